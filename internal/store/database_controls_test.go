@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// These tests attack the database-side controls directly, bypassing the
+// Go-side checks, to prove the database holds on its own. They live in the
+// package to reach the pool; the test database comes from dbtest.Main (run
+// by store_test's TestMain) through the environment.
+
+func appStore(t *testing.T, dsn string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn, Options{AsAppRole: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func testDSN(t *testing.T) string {
+	dsn := os.Getenv("DBTEST_DATABASE_URL")
+	if dsn == "" {
+		t.Fatal("DBTEST_DATABASE_URL not set: dbtest.Main did not run")
+	}
+	return dsn
+}
+
+// TestRowLevelSecurityHoldsWithoutTheGoFilter runs statements that lack the
+// "customer_id = $2" filter every real statement has, as if a developer
+// forgot it. Row-level security alone must keep other customers' rows out.
+func TestRowLevelSecurityHoldsWithoutTheGoFilter(t *testing.T) {
+	ctx := context.Background()
+	s := appStore(t, testDSN(t))
+	alice, bob := DemoCustomers()[0], DemoCustomers()[1]
+
+	var bobsOrder string
+	err := s.inTx(ctx, CustomerAccess(bob.ID), pgx.ReadOnly, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT id FROM orders LIMIT 1").Scan(&bobsOrder)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tables := map[string]string{
+		"orders":       "SELECT customer_id FROM orders",
+		"order_events": "SELECT customer_id FROM order_events",
+		"shipments":    "SELECT customer_id FROM shipments",
+		"customers":    "SELECT id FROM customers",
+	}
+	for table, q := range tables {
+		t.Run(table+"OnlyShowsTheBoundCustomer", func(t *testing.T) {
+			err := s.inTx(ctx, CustomerAccess(alice.ID), pgx.ReadOnly, func(tx pgx.Tx) error {
+				rows, err := tx.Query(ctx, q)
+				if err != nil {
+					return err
+				}
+				owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				if err != nil {
+					return err
+				}
+				if len(owners) == 0 {
+					t.Errorf("%s: alice sees none of her own rows", table)
+				}
+				for _, o := range owners {
+					if o != alice.ID {
+						t.Fatalf("%s: alice sees a row of %s", table, o)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	t.Run("AnotherCustomersOrderByIDIsInvisible", func(t *testing.T) {
+		err := s.inTx(ctx, CustomerAccess(alice.ID), pgx.ReadOnly, func(tx pgx.Tx) error {
+			var id string
+			err := tx.QueryRow(ctx, "SELECT id FROM orders WHERE id = $1", bobsOrder).Scan(&id)
+			if !errors.Is(err, pgx.ErrNoRows) {
+				t.Fatalf("alice read bob's order by id: %v", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("AnotherCustomersOrderCannotBeUpdated", func(t *testing.T) {
+		err := s.inTx(ctx, CustomerAccess(alice.ID), pgx.ReadWrite, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, "UPDATE orders SET status = 'cancelled' WHERE id = $1", bobsOrder)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() != 0 {
+				t.Fatalf("alice updated bob's order")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("UnboundStatementSeesNothing", func(t *testing.T) {
+		var n int
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("a statement outside any binding sees %d orders", n)
+		}
+	})
+}
+
+// TestAppRoleCannotReachWhatNoToolNeeds tries, as the server's role, to
+// read and write what the column grants withhold.
+func TestAppRoleCannotReachWhatNoToolNeeds(t *testing.T) {
+	ctx := context.Background()
+	s := appStore(t, testDSN(t))
+	attempts := map[string]string{
+		"ReadInternalNote":       "SELECT internal_note FROM orders",
+		"ReadFraudFlag":          "SELECT fraud_flag FROM orders",
+		"ReadStreetAddress":      "SELECT address_line1 FROM customers",
+		"ReadAPIKeys":            "SELECT secret_sha256 FROM api_keys",
+		"ChangeOrderTotal":       "UPDATE orders SET total_cents = 0",
+		"RewriteAuditTrail":      "UPDATE audit_log SET outcome = 'ok'",
+		"DeleteAuditTrail":       "DELETE FROM audit_log",
+		"ReadAuditTrailContents": "SELECT principal FROM audit_log",
+		"CreateTable":            "CREATE TABLE evil (x int)",
+		"DisableRLS":             "ALTER TABLE orders DISABLE ROW LEVEL SECURITY",
+	}
+	for name, q := range attempts {
+		t.Run(name, func(t *testing.T) {
+			err := s.inTx(ctx, StaffAccess(), pgx.ReadWrite, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, q)
+				return err
+			})
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || (pgErr.Code != "42501" && pgErr.Code != "42P01") {
+				t.Fatalf("%q: err = %v, want permission denied", q, err)
+			}
+		})
+	}
+}
+
+// TestExtendedProtocolIsForced: with pgx's simple protocol, arguments are
+// interpolated into the SQL text on the client and the text may hold several
+// statements, so an argument that broke out of its quoting could stack a
+// second statement ("1; DROP TABLE orders"). A connection string can ask
+// for that mode; the store sets the mode in code, so every statement that
+// carries a value is a single prepared statement with its values sent
+// apart from the SQL.
+func TestExtendedProtocolIsForced(t *testing.T) {
+	ctx := context.Background()
+	dsn := testDSN(t) + "&default_query_exec_mode=simple_protocol"
+	const stacked = "SELECT $1::int; SELECT 2"
+
+	// The setting is real: a plain pgx connection honours it and runs both
+	// statements.
+	raw, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close(ctx)
+	if _, err := raw.Exec(ctx, stacked, 1); err != nil {
+		t.Fatalf("control: the simple protocol should run stacked statements: %v", err)
+	}
+
+	s := appStore(t, dsn)
+	_, err = s.pool.Exec(ctx, stacked, 1)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42601" {
+		t.Fatalf("store ran stacked statements: err = %v", err)
+	}
+}

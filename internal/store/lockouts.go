@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LockoutState is one brute-force lockout bucket (internal/security/lockout.go
+// owns the policy; this is only its storage).
+type LockoutState struct {
+	Failures    int
+	WindowStart time.Time
+	Strikes     int
+	LockedUntil time.Time
+	UpdatedAt   time.Time
+}
+
+const lockedUntilSQL = `-- name: locked_until
+SELECT max(locked_until)
+  FROM auth_lockouts
+ WHERE bucket = ANY($1) AND locked_until > now()`
+
+// LockedUntil returns the latest lock expiry among buckets, or the zero time
+// when none of them is locked.
+func (s *Store) LockedUntil(ctx context.Context, buckets []string) (time.Time, error) {
+	var until *time.Time
+	err := s.pool.QueryRow(ctx, lockedUntilSQL, buckets).Scan(&until)
+	if err != nil || until == nil {
+		return time.Time{}, translate("locked until", err)
+	}
+	return *until, nil
+}
+
+const selectLockoutSQL = `-- name: select_lockout
+SELECT failures, window_start, strikes, locked_until, updated_at
+  FROM auth_lockouts
+ WHERE bucket = $1
+   FOR UPDATE`
+
+const upsertLockoutSQL = `-- name: upsert_lockout
+INSERT INTO auth_lockouts (bucket, failures, window_start, strikes, locked_until, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (bucket) DO UPDATE
+   SET failures = EXCLUDED.failures, window_start = EXCLUDED.window_start,
+       strikes = EXCLUDED.strikes, locked_until = EXCLUDED.locked_until,
+       updated_at = EXCLUDED.updated_at`
+
+// UpdateLockout reads a bucket under a row lock, lets update change it, and
+// writes it back, so concurrent failures from many replicas count exactly.
+// A bucket that does not exist yet starts from the zero LockoutState.
+func (s *Store) UpdateLockout(ctx context.Context, bucket string, update func(*LockoutState)) (LockoutState, error) {
+	var st LockoutState
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var lockedUntil *time.Time
+		err := tx.QueryRow(ctx, selectLockoutSQL, bucket).Scan(&st.Failures, &st.WindowStart, &st.Strikes, &lockedUntil, &st.UpdatedAt)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if lockedUntil != nil {
+			st.LockedUntil = *lockedUntil
+		}
+		update(&st)
+		lockedUntil = nil
+		if !st.LockedUntil.IsZero() {
+			lockedUntil = &st.LockedUntil
+		}
+		_, err = tx.Exec(ctx, upsertLockoutSQL, bucket, st.Failures, st.WindowStart, st.Strikes, lockedUntil, st.UpdatedAt)
+		return err
+	})
+	return st, translate("update lockout", err)
+}
