@@ -1,0 +1,26 @@
+package privacy
+
+import "testing"
+
+func TestPolicies(t *testing.T) {
+	tests := []struct {
+		name, got, want string
+	}{
+		{"EmailKeepsFirstLetterAndDomain", Email("maya.lindqvist@example.com"), "m***@example.com"},
+		{"EmailNotAnAddressIsFullyMasked", Email("maya.lindqvist"), "***"},
+		{"EmailWithTwoAtSignsIsFullyMasked", Email("a@b@c"), "***"},
+		{"PhoneKeepsLastTwoDigits", Phone("+46 70 123 45 67"), "***67"},
+		{"ShortPhoneIsFullyMasked", Phone("12345"), "***"},
+		{"NameKeepsGivenNameAndInitial", Name("Maya Lindqvist"), "Maya L."},
+		{"NameWithMiddleNames", Name("Ana Maria da Silva"), "Ana S."},
+		{"PlaceIsCityAndCountry", Place("Stockholm", "SE"), "Stockholm, SE"},
+		{"CardIsBrandAndLast4", Card("Visa", "4242"), "Visa ending in 4242"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %q, want %q", tt.got, tt.want)
+			}
+		})
+	}
+}
