@@ -76,11 +76,11 @@ func (t *tracer) record(ctx context.Context, name string, d time.Duration, tag p
 	case err != nil:
 		t.logger.LogAttrs(ctx, slog.LevelWarn, "db statement failed",
 			slog.String("statement", name), slog.String("sqlstate", ev.Code),
-			slog.Duration("duration", d))
+			slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 	default:
 		t.logger.LogAttrs(ctx, slog.LevelDebug, "db statement",
 			slog.String("statement", name), slog.Int64("rows", ev.Rows),
-			slog.Duration("duration", d))
+			slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 	}
 }
 

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/example/order-mcp/internal/audit"
+	"github.com/example/order-mcp/internal/config"
+	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/store"
+)
+
+// The administrative commands run as the user in DATABASE_URL, which owns
+// the schema: they are the operator's tools, not the model's. Each one that
+// changes something is recorded in the audit trail.
+
+// admin opens the owner connection and an audit writer on it.
+func admin(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*store.Store, *audit.Writer, func(), error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{StatementTimeout: time.Minute, MaxConns: 2})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sealer, err := auditSealer(cfg, logger)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	w := audit.NewWriter(db, sealer, logger)
+	return db, w, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = w.Close(cctx)
+		db.Close()
+	}, nil
+}
+
+func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+	applied, err := store.Migrate(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	_, w, done, err := admin(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer done()
+	outcome := fmt.Sprintf("applied %d", len(applied))
+	if err := w.Admin(ctx, "migrate", outcome, applied...); err != nil {
+		return fmt.Errorf("migrated, but could not record it in the audit trail: %w", err)
+	}
+	fmt.Fprintf(stdout, "migrations applied: %d\n", len(applied))
+	return nil
+}
+
+func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+	db, w, done, err := admin(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := db.Seed(ctx, time.Now())
+	if err != nil {
+		return fmt.Errorf("seed: %w (has `server migrate` run?)", err)
+	}
+	if err := w.Admin(ctx, "seed", fmt.Sprintf("customers %d, orders %d", res.Customers, res.Orders)); err != nil {
+		return fmt.Errorf("seeded, but could not record it in the audit trail: %w", err)
+	}
+	fmt.Fprintf(stdout, "seeded %d customers and %d orders (existing rows left as they were)\n", res.Customers, res.Orders)
+	fmt.Fprintln(stdout, "demo customers:")
+	for _, c := range store.DemoCustomers() {
+		fmt.Fprintf(stdout, "  %s\n", c.ID)
+	}
+	return nil
+}
+
+func keys(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	db, w, done, err := admin(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer done()
+	switch args[0] {
+	case "create":
+		return keysCreate(ctx, db, w, args[1:], stdout, stderr)
+	case "list":
+		return keysList(ctx, db, stdout)
+	case "revoke":
+		if len(args) != 2 || !security.LooksLikeAPIKeyID(args[1]) {
+			return errors.New("usage: server keys revoke <key id> (12 characters, as shown by keys list)")
+		}
+		if err := db.RevokeAPIKey(ctx, args[1]); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no key with id %s", args[1])
+			}
+			return err
+		}
+		if err := w.Admin(ctx, "keys revoke", "revoked", args[1]); err != nil {
+			return fmt.Errorf("revoked, but could not record it in the audit trail: %w", err)
+		}
+		fmt.Fprintf(stdout, "revoked %s\n", args[1])
+		return nil
+	}
+	return errUsage
+}
+
+// keysCreate mints a key. The key itself is printed once, alone, as the
+// last line of stdout, so scripts can take it with `tail -n 1`; everything
+// else goes to stderr. Only its hash is stored.
+func keysCreate(ctx context.Context, db *store.Store, w *audit.Writer, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("keys create", stderr)
+	name := fs.String("name", "", "a label for the key (who or what uses it)")
+	scopeList := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(security.KnownScopes, ", "))
+	customer := fs.String("customer", "", "bind the key to this customer id")
+	expires := fs.Duration("expires", 0, "expire the key after this long, e.g. 720h (default: never)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 0 || *name == "" || len(*name) > 100 || strings.IndexFunc(*name, unicode.IsControl) >= 0 {
+		return errors.New("usage: server keys create --name N --scopes a,b [--customer ID] [--expires DUR]")
+	}
+	var scopes []string
+	for _, s := range strings.Split(*scopeList, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !slices.Contains(security.KnownScopes, s) {
+			return fmt.Errorf("unknown scope %q; known scopes: %s", s, strings.Join(security.KnownScopes, ", "))
+		}
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	if len(scopes) == 0 {
+		return fmt.Errorf("--scopes is required; known scopes: %s", strings.Join(security.KnownScopes, ", "))
+	}
+	// Fail closed at minting time too: a key that is neither bound to a
+	// customer nor staff would be refused on every request.
+	if *customer == "" && !slices.Contains(scopes, security.ScopeReadAny) {
+		return errors.New("a key needs --customer, or the orders:read:any scope to be a staff key")
+	}
+	if *expires < 0 {
+		return errors.New("--expires must be positive")
+	}
+	k, err := security.GenerateAPIKey()
+	if err != nil {
+		return err
+	}
+	rec := store.APIKey{KeyID: k.KeyID, Name: *name, SecretSHA256: k.SecretSHA256, Scopes: scopes, CustomerID: *customer}
+	if *expires > 0 {
+		t := time.Now().Add(*expires)
+		rec.ExpiresAt = &t
+	}
+	if err := db.CreateAPIKey(ctx, rec); err != nil {
+		if errors.Is(err, store.ErrUnknownCustomer) {
+			return fmt.Errorf("no customer with id %s", *customer)
+		}
+		return err
+	}
+	if err := w.Admin(ctx, "keys create", "created", k.KeyID); err != nil {
+		return fmt.Errorf("key created, but could not record it in the audit trail: %w", err)
+	}
+	fmt.Fprintf(stderr, "created key %s (%s) with scopes %s", k.KeyID, *name, strings.Join(scopes, ","))
+	if *customer != "" {
+		fmt.Fprintf(stderr, " for customer %s", *customer)
+	}
+	fmt.Fprintln(stderr, "\nthe key is shown once, on the next line; only its hash is stored:")
+	fmt.Fprintln(stdout, k.Key)
+	return nil
+}
+
+func keysList(ctx context.Context, db *store.Store, stdout io.Writer) error {
+	keys, err := db.ListAPIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCUSTOMER\tCREATED\tEXPIRES\tSTATE")
+	now := time.Now()
+	for _, k := range keys {
+		state, expires := "active", "never"
+		if k.ExpiresAt != nil {
+			expires = k.ExpiresAt.UTC().Format(time.RFC3339)
+			if !now.Before(*k.ExpiresAt) {
+				state = "expired"
+			}
+		}
+		if k.RevokedAt != nil {
+			state = "revoked"
+		}
+		customer := k.CustomerID
+		if customer == "" {
+			customer = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KeyID, k.Name, strings.Join(k.Scopes, ","), customer,
+			k.CreatedAt.UTC().Format(time.RFC3339), expires, state)
+	}
+	return tw.Flush()
+}
+
+func auditCmd(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) != 1 || args[0] != "verify" {
+		return errors.New("usage: server audit verify")
+	}
+	db, _, done, err := admin(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer done()
+	sealer, err := auditSealer(cfg, logger)
+	if err != nil {
+		return err
+	}
+	rep, err := audit.Verify(ctx, db, sealer)
+	if err != nil {
+		return err
+	}
+	if rep.FirstBad != 0 {
+		return fmt.Errorf("audit trail broken at seq %d of %d: %s", rep.FirstBad, rep.Entries, rep.Problem)
+	}
+	fmt.Fprintf(stdout, "audit trail intact: %d records\n", rep.Entries)
+	return nil
+}

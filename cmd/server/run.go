@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/example/order-mcp/internal/config"
+	"github.com/example/order-mcp/internal/logging"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+const usage = `usage: server <command> [flags]
+
+commands:
+  migrate                     apply the database migrations (idempotent)
+  seed                        load the demo dataset (idempotent)
+  keys create --name N --scopes a,b [--customer ID] [--expires DUR]
+                              mint an API key; the key is the last line of stdout
+  keys list                   list keys (never their secrets)
+  keys revoke ID              revoke a key
+  audit verify                check the audit trail's hash chain
+  serve                       serve MCP over Streamable HTTP on MCP_HTTP_ADDR (/mcp)
+  stdio                       serve MCP over stdin/stdout as MCP_API_KEY (Claude Desktop)
+
+Configuration comes from the environment; see .env.example.`
+
+// errUsage is returned for a command line that cannot be understood.
+var errUsage = errors.New("bad command line; run `server help`")
+
+// run is the whole program: main only calls it. It owns signal handling,
+// configuration and wiring, so tests can run the server in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if len(args) < 2 || args[1] == "help" || args[1] == "-h" || args[1] == "--help" {
+		fmt.Fprintln(stderr, usage)
+		if len(args) < 2 {
+			return errUsage
+		}
+		return nil
+	}
+	if args[1] == "version" {
+		fmt.Fprintln(stdout, version)
+		return nil
+	}
+
+	env, dotenv, err := config.WithDotEnv(getenv, ".env")
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(env, os.ReadFile)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	logger := logging.New(logging.ParseLevel(cfg.LogLevel), stderr)
+	if dotenv {
+		logger.Info("development: read .env (variables already in the environment win)")
+	}
+
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "migrate":
+		return migrate(ctx, cfg, logger, stdout)
+	case "seed":
+		return seed(ctx, cfg, logger, stdout)
+	case "keys":
+		return keys(ctx, cfg, logger, rest, stdout, stderr)
+	case "audit":
+		return auditCmd(ctx, cfg, logger, rest, stdout)
+	case "serve":
+		return serve(ctx, cfg, logger, stdout)
+	case "stdio":
+		return stdio(ctx, cfg, logger, stdin, stdout)
+	}
+	return fmt.Errorf("unknown command %q; run `server help`", cmd)
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

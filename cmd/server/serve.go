@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/example/order-mcp/internal/config"
+	"github.com/example/order-mcp/internal/httpserver"
+)
+
+// serve runs the Streamable HTTP transport until ctx ends, then shuts down
+// gracefully: it stops accepting requests, lets those in flight finish,
+// and drains the audit writer.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+	if err := cfg.ValidateServe(); err != nil {
+		return err
+	}
+	c, closeAll, err := wire(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+
+	handler := httpserver.New(httpserver.Deps{
+		Config: httpserver.Config{
+			ResourceURL:             cfg.ResourceURL,
+			OAuthIssuer:             cfg.OAuthIssuer,
+			AllowedOrigins:          cfg.AllowedOrigins,
+			AllowedHosts:            cfg.AllowedHosts,
+			TrustedProxies:          cfg.TrustedProxies,
+			MaxBodyBytes:            cfg.MaxBodyBytes,
+			TLS:                     cfg.TLS(),
+			Stateful:                cfg.Stateful,
+			SessionIdleTimeout:      cfg.SessionIdleTimeout,
+			MaxSessionsPerPrincipal: cfg.MaxSessionsPerPrincipal,
+		},
+		MCP:           c.mcp,
+		Authenticator: c.auth,
+		Lockout:       c.lockout,
+		Limits:        c.limits,
+		Audit:         c.audit,
+		Logger:        logger,
+		Ready:         c.db.Ping,
+	})
+	srv, err := httpserver.Listen(cfg.HTTPAddr, handler, cfg.TLSCertFile, cfg.TLSKeyFile, logger)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	logger.LogAttrs(ctx, slog.LevelInfo, "security posture", cfg.Posture()...)
+	scheme := "http"
+	if cfg.TLSCertFile != "" {
+		scheme = "https"
+	}
+	endpoint := fmt.Sprintf("%s://%s/mcp", scheme, srv.Addr())
+	logger.Info("serving MCP over Streamable HTTP", slog.String("endpoint", endpoint))
+	fmt.Fprintln(stdout, "listening on "+endpoint)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return <-errc
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/example/order-mcp/internal/config"
+	"github.com/example/order-mcp/internal/mcpserver"
+	"github.com/example/order-mcp/internal/security"
+)
+
+// stdio serves MCP over stdin and stdout for a local client (Claude
+// Desktop) as the caller whose key is MCP_API_KEY. The key is checked now,
+// so a bad key refuses to start with a clear message, and again on every
+// tools/list and tools/call, so revoking it takes effect at once.
+//
+// stdout carries the protocol and nothing else; logs go to stderr.
+func stdio(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdin io.Reader, stdout io.Writer) error {
+	if err := cfg.ValidateStdio(); err != nil {
+		return err
+	}
+	c, closeAll, err := wire(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+
+	p, err := c.auth.Authenticate(ctx, cfg.APIKey)
+	if err != nil {
+		if errors.Is(err, security.ErrInvalidCredential) {
+			return fmt.Errorf("MCP_API_KEY was refused (unknown, revoked, expired or malformed): mint a new one with `server keys create`")
+		}
+		return fmt.Errorf("checking MCP_API_KEY: %w", err)
+	}
+	logger.LogAttrs(ctx, slog.LevelInfo, "security posture", cfg.Posture()...)
+	logger.Info("serving MCP over stdio", slog.String("principal", p.Subject), slog.Any("scopes", p.Scopes))
+
+	// The line cap is the HTTP body cap: the same bound on every transport.
+	transport := &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}, MaxLineLength: int(cfg.MaxBodyBytes)}
+	err = c.mcp.Run(mcpserver.WithCredential(ctx, "stdio", cfg.APIKey), transport)
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("stdio session: %w", err)
+	}
+	return nil
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }

@@ -1,0 +1,365 @@
+// Package config reads the server's configuration from the environment into
+// one typed struct, validates it, and describes the resulting security
+// posture without revealing a secret.
+//
+// Checklist: "Secrets management: use env vars or vaults, never hardcode".
+//
+//   - Every variable is read here and nowhere else. Every secret X may also
+//     be given as X_FILE, a path to a file holding it, which is how Docker
+//     and Kubernetes secrets and vault agents (HashiCorp Vault Agent, the
+//     cloud secret managers' CSI drivers) deliver secrets without code
+//     changes.
+//   - A .env file is read only in development (MCP_ENV=development), and
+//     variables already in the environment win over it.
+//   - Outside development the server refuses to start with a known-weak or
+//     example secret (the values in .env.example), with a database password
+//     missing for a remote database, or with a remote database reached
+//     without certificate verification (sslmode=verify-full).
+//
+// Imports: the standard library, godotenv and ulule/limiter (for the rate
+// format). Nothing from this module.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+	"github.com/ulule/limiter/v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Env         string // "production" or "development"
+	DatabaseURL string
+	LogLevel    string
+
+	// HTTP transport.
+	HTTPAddr                string
+	ResourceURL             string
+	AllowedOrigins          []string
+	AllowedHosts            []string
+	TrustedProxies          []netip.Prefix
+	TLSCertFile             string
+	TLSKeyFile              string
+	TLSTerminatedByProxy    bool
+	MaxBodyBytes            int64
+	Stateful                bool
+	SessionIdleTimeout      time.Duration
+	MaxSessionsPerPrincipal int
+
+	// stdio transport.
+	APIKey string
+
+	// OAuth resource server.
+	OAuthIssuer        string
+	OAuthJWKSURL       string
+	OAuthCustomerClaim string
+
+	// Limits.
+	RatePerIP            limiter.Rate
+	RatePerPrincipal     limiter.Rate
+	RateCancel           limiter.Rate
+	RateNotFound         limiter.Rate
+	ConcurrencyPerCaller int
+	CancelDailyQuota     int
+	RedisURL             string
+	RedisPrefix          string
+
+	// Database.
+	StatementTimeout time.Duration
+	DBMaxConns       int32
+
+	// Audit.
+	AuditHMACKey []byte
+}
+
+// Development reports whether MCP_ENV is development.
+func (c *Config) Development() bool { return c.Env == "development" }
+
+// OAuth reports whether bearer JWTs are accepted.
+func (c *Config) OAuth() bool { return c.OAuthIssuer != "" }
+
+// TLS reports whether clients reach the server over HTTPS.
+func (c *Config) TLS() bool { return c.TLSCertFile != "" || c.TLSTerminatedByProxy }
+
+// Getenv reads one variable; run passes os.Getenv, tests pass a map.
+type Getenv func(string) string
+
+// WithDotEnv returns getenv extended, in development only, by the .env file
+// at path: variables set in the real environment win over the file. It
+// reports whether a file was read.
+func WithDotEnv(getenv Getenv, path string) (Getenv, bool, error) {
+	if getenv("MCP_ENV") != "development" {
+		return getenv, false, nil
+	}
+	file, err := godotenv.Read(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return getenv, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return file[k]
+	}, true, nil
+}
+
+// Load reads and validates the configuration. readFile reads X_FILE
+// secrets (os.ReadFile in production).
+func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error) {
+	r := reader{getenv: getenv, readFile: readFile}
+	c := &Config{
+		Env:         r.str("MCP_ENV", "production"),
+		DatabaseURL: r.secret("DATABASE_URL"),
+		LogLevel:    r.str("LOG_LEVEL", "info"),
+
+		HTTPAddr:                r.str("MCP_HTTP_ADDR", "127.0.0.1:8080"),
+		ResourceURL:             r.str("MCP_RESOURCE_URL", ""),
+		AllowedOrigins:          r.list("MCP_ALLOWED_ORIGINS"),
+		AllowedHosts:            lower(r.list("MCP_ALLOWED_HOSTS")),
+		TrustedProxies:          r.prefixes("TRUSTED_PROXIES"),
+		TLSCertFile:             r.str("MCP_TLS_CERT_FILE", ""),
+		TLSKeyFile:              r.str("MCP_TLS_KEY_FILE", ""),
+		TLSTerminatedByProxy:    r.boolean("MCP_TLS_TERMINATED_BY_PROXY"),
+		MaxBodyBytes:            int64(r.integer("MCP_MAX_BODY_BYTES", 1<<20, 1<<10, 16<<20)),
+		Stateful:                r.boolean("MCP_HTTP_STATEFUL"),
+		SessionIdleTimeout:      r.duration("MCP_SESSION_IDLE_TIMEOUT", 30*time.Minute),
+		MaxSessionsPerPrincipal: r.integer("MCP_MAX_SESSIONS_PER_PRINCIPAL", 5, 1, 1000),
+
+		APIKey: r.secret("MCP_API_KEY"),
+
+		OAuthIssuer:        r.str("MCP_OAUTH_ISSUER", ""),
+		OAuthJWKSURL:       r.str("MCP_OAUTH_JWKS_URL", ""),
+		OAuthCustomerClaim: r.str("MCP_OAUTH_CUSTOMER_CLAIM", "customer_id"),
+
+		RatePerIP:            r.rate("RATE_LIMIT_PER_IP", "300-M"),
+		RatePerPrincipal:     r.rate("RATE_LIMIT_PER_PRINCIPAL", "60-M"),
+		RateCancel:           r.rate("RATE_LIMIT_CANCEL", "10-H"),
+		RateNotFound:         r.rate("RATE_LIMIT_NOT_FOUND", "20-H"),
+		ConcurrencyPerCaller: r.integer("CONCURRENCY_PER_PRINCIPAL", 4, 1, 1000),
+		CancelDailyQuota:     r.integer("CANCEL_DAILY_QUOTA", 3, 1, 1000),
+		RedisURL:             r.secret("REDIS_URL"),
+		RedisPrefix:          r.str("REDIS_PREFIX", "ordermcp"),
+
+		StatementTimeout: r.duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
+		DBMaxConns:       int32(r.integer("DB_MAX_CONNS", 10, 1, 500)),
+
+		AuditHMACKey: []byte(r.secret("AUDIT_HMAC_KEY")),
+	}
+	if c.ResourceURL == "" {
+		c.ResourceURL = defaultResourceURL(c.HTTPAddr, c.TLS())
+	}
+	if len(r.errs) > 0 {
+		return nil, errors.Join(r.errs...)
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func defaultResourceURL(addr string, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + addr + "/mcp"
+}
+
+// validate checks what must hold in every command.
+func (c *Config) validate() error {
+	var errs []error
+	if c.Env != "production" && c.Env != "development" {
+		errs = append(errs, fmt.Errorf("MCP_ENV must be production or development"))
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, fmt.Errorf("DATABASE_URL is required (or DATABASE_URL_FILE)"))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, fmt.Errorf("MCP_TLS_CERT_FILE and MCP_TLS_KEY_FILE must be set together"))
+	}
+	if (c.OAuthIssuer == "") != (c.OAuthJWKSURL == "") {
+		errs = append(errs, fmt.Errorf("MCP_OAUTH_ISSUER and MCP_OAUTH_JWKS_URL must be set together"))
+	}
+	if u, err := url.Parse(c.ResourceURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("MCP_RESOURCE_URL must be an absolute http(s) URL"))
+	}
+	if c.OAuth() {
+		if u, err := url.Parse(c.OAuthJWKSURL); err != nil || u.Scheme != "https" && !(c.Development() && u.Scheme == "http") {
+			errs = append(errs, fmt.Errorf("MCP_OAUTH_JWKS_URL must be an https URL"))
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Host == "" || u.Path != "" || (u.Scheme != "https" && u.Scheme != "http") {
+			errs = append(errs, fmt.Errorf("MCP_ALLOWED_ORIGINS: each entry must be an origin like https://app.example.com"))
+			break
+		}
+	}
+	if !c.Development() {
+		errs = append(errs, c.productionSecrets()...)
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateServe checks what must hold before `serve` listens.
+func (c *Config) ValidateServe() error {
+	host, _, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("MCP_HTTP_ADDR must be host:port")
+	}
+	if !isLoopback(host) && !c.TLS() {
+		return fmt.Errorf("MCP_HTTP_ADDR %s is not a loopback address: refusing to serve without TLS "+
+			"(set MCP_TLS_CERT_FILE and MCP_TLS_KEY_FILE, or MCP_TLS_TERMINATED_BY_PROXY=true behind a TLS proxy)", c.HTTPAddr)
+	}
+	if !c.Development() && len(c.AuditHMACKey) == 0 {
+		return fmt.Errorf("AUDIT_HMAC_KEY is required outside development (or AUDIT_HMAC_KEY_FILE)")
+	}
+	return nil
+}
+
+// ValidateStdio checks what must hold before `stdio` starts.
+func (c *Config) ValidateStdio() error {
+	if c.APIKey == "" {
+		return fmt.Errorf("MCP_API_KEY is required for stdio (or MCP_API_KEY_FILE): mint one with `server keys create`")
+	}
+	if !c.Development() && len(c.AuditHMACKey) == 0 {
+		return fmt.Errorf("AUDIT_HMAC_KEY is required outside development (or AUDIT_HMAC_KEY_FILE)")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// reader reads variables and collects every problem, so that one run names
+// all of them.
+type reader struct {
+	getenv   Getenv
+	readFile func(string) ([]byte, error)
+	errs     []error
+}
+
+func (r *reader) str(key, def string) string {
+	if v := strings.TrimSpace(r.getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+// secret reads X, or the file named by X_FILE. Setting both is an error:
+// which one wins would be a guess.
+func (r *reader) secret(key string) string {
+	v, path := r.getenv(key), r.getenv(key+"_FILE")
+	switch {
+	case v != "" && path != "":
+		r.errs = append(r.errs, fmt.Errorf("%s and %s_FILE are both set: set one", key, key))
+		return ""
+	case path != "":
+		b, err := r.readFile(path)
+		if err != nil {
+			r.errs = append(r.errs, fmt.Errorf("%s_FILE: cannot read the file it names", key))
+			return ""
+		}
+		return strings.TrimRight(string(b), "\r\n")
+	}
+	return v
+}
+
+func (r *reader) list(key string) []string {
+	var out []string
+	for _, v := range strings.Split(r.getenv(key), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (r *reader) prefixes(key string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range r.list(key) {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				r.errs = append(r.errs, fmt.Errorf("%s: %q is not an address or CIDR prefix", key, v))
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+func (r *reader) boolean(key string) bool {
+	v := strings.TrimSpace(r.getenv(key))
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s must be true or false", key))
+	}
+	return b
+}
+
+func (r *reader) integer(key string, def, lo, hi int) int {
+	v := strings.TrimSpace(r.getenv(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.errs = append(r.errs, fmt.Errorf("%s must be an integer from %d to %d", key, lo, hi))
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(key string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(key))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.errs = append(r.errs, fmt.Errorf("%s must be a positive duration like 30s or 5m", key))
+		return def
+	}
+	return d
+}
+
+// rate reads a limit in the <count>-<S|M|H> form, e.g. 120-M.
+func (r *reader) rate(key, def string) limiter.Rate {
+	v := r.str(key, def)
+	rate, err := limiter.NewRateFromFormatted(v)
+	if err != nil || rate.Limit <= 0 {
+		r.errs = append(r.errs, fmt.Errorf("%s must look like 120-M (count per S, M, H or D)", key))
+		rate, _ = limiter.NewRateFromFormatted(def)
+	}
+	return rate
+}
+
+func lower(in []string) []string {
+	for i, s := range in {
+		in[i] = strings.ToLower(s)
+	}
+	return in
+}

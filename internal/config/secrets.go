@@ -1,0 +1,165 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// weakSecretParts are substrings of placeholder or guessable secrets. The
+// values in .env.example all contain "change-me" (a test keeps it so), and
+// the rest are the passwords that scanners try first.
+var weakSecretParts = []string{"change-me", "changeme", "replace-me", "example", "placeholder", "dummy"}
+
+var weakSecrets = []string{"password", "passw0rd", "postgres", "secret", "admin", "root", "test", "12345678", "123456", "qwerty", "letmein"}
+
+// WeakSecret reports whether s is a known placeholder or a guessable value.
+func WeakSecret(s string) bool {
+	l := strings.ToLower(strings.TrimSpace(s))
+	for _, part := range weakSecretParts {
+		if strings.Contains(l, part) {
+			return true
+		}
+	}
+	for _, w := range weakSecrets {
+		if l == w {
+			return true
+		}
+	}
+	return false
+}
+
+// productionSecrets lists what is unacceptable outside development.
+func (c *Config) productionSecrets() []error {
+	var errs []error
+	if len(c.AuditHMACKey) > 0 {
+		switch {
+		case len(c.AuditHMACKey) < 32:
+			errs = append(errs, fmt.Errorf("AUDIT_HMAC_KEY must be at least 32 bytes (generate one: openssl rand -base64 48)"))
+		case WeakSecret(string(c.AuditHMACKey)) || distinctBytes(c.AuditHMACKey) < 8:
+			errs = append(errs, fmt.Errorf("AUDIT_HMAC_KEY is an example or guessable value: generate one (openssl rand -base64 48)"))
+		}
+	}
+	if c.APIKey != "" && WeakSecret(c.APIKey) {
+		errs = append(errs, fmt.Errorf("MCP_API_KEY is the example value: mint a key with `server keys create`"))
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok && WeakSecret(p) {
+				errs = append(errs, fmt.Errorf("REDIS_URL holds an example or guessable password"))
+			}
+		}
+	}
+	if c.DatabaseURL != "" {
+		errs = append(errs, databaseProblems(c.DatabaseURL)...)
+	}
+	return errs
+}
+
+// databaseProblems checks DATABASE_URL: no example password, and a remote
+// database only with a password and with its certificate verified.
+func databaseProblems(dsn string) []error {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return []error{fmt.Errorf("DATABASE_URL is not a valid Postgres connection string")}
+	}
+	var errs []error
+	if cfg.Password != "" && WeakSecret(cfg.Password) {
+		errs = append(errs, fmt.Errorf("DATABASE_URL holds an example or guessable password"))
+	}
+	if isLocalHost(cfg.Host) {
+		return errs
+	}
+	if cfg.Password == "" && !strings.Contains(dsn, "sslcert") {
+		errs = append(errs, fmt.Errorf("DATABASE_URL names a remote database without a password or client certificate"))
+	}
+	if sslMode(dsn) != "verify-full" {
+		errs = append(errs, fmt.Errorf("DATABASE_URL names a remote database: set sslmode=verify-full so its certificate is verified"))
+	}
+	return errs
+}
+
+func isLocalHost(host string) bool {
+	return strings.HasPrefix(host, "/") || isLoopback(host)
+}
+
+// sslMode returns the sslmode a connection string asks for ("prefer",
+// pgx's default, when it asks for none).
+func sslMode(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		if m := u.Query().Get("sslmode"); m != "" {
+			return m
+		}
+		return "prefer"
+	}
+	for _, field := range strings.Fields(dsn) {
+		if v, ok := strings.CutPrefix(field, "sslmode="); ok {
+			return strings.Trim(v, "'")
+		}
+	}
+	return "prefer"
+}
+
+func distinctBytes(b []byte) int {
+	seen := map[byte]bool{}
+	for _, c := range b {
+		seen[c] = true
+	}
+	return len(seen)
+}
+
+// Posture describes the effective security configuration in one log line,
+// with every secret masked: what an operator checks after a deploy.
+func (c *Config) Posture() []slog.Attr {
+	attrs := []slog.Attr{
+		slog.String("env", c.Env),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("resource_url", c.ResourceURL),
+		slog.Bool("tls", c.TLS()),
+		slog.Bool("tls_terminated_by_proxy", c.TLSTerminatedByProxy),
+		slog.String("database", describeDatabase(c.DatabaseURL)),
+		slog.String("auth", c.authMethods()),
+		slog.String("oauth_issuer", c.OAuthIssuer),
+		slog.String("rate_per_ip", c.RatePerIP.Formatted),
+		slog.String("rate_per_principal", c.RatePerPrincipal.Formatted),
+		slog.String("rate_cancel", c.RateCancel.Formatted),
+		slog.Int("concurrency_per_principal", c.ConcurrencyPerCaller),
+		slog.Int("cancel_daily_quota", c.CancelDailyQuota),
+		slog.String("limit_state", c.limitState()),
+		slog.Any("allowed_origins", c.AllowedOrigins),
+		slog.Any("allowed_hosts", c.AllowedHosts),
+		slog.Int("trusted_proxies", len(c.TrustedProxies)),
+		slog.Bool("stateful_http", c.Stateful),
+		slog.Bool("audit_hmac_key_set", len(c.AuditHMACKey) > 0),
+	}
+	return attrs
+}
+
+func (c *Config) authMethods() string {
+	if c.OAuth() {
+		return "api_key+oauth"
+	}
+	return "api_key"
+}
+
+func (c *Config) limitState() string {
+	if c.RedisURL == "" {
+		return "memory"
+	}
+	if u, err := url.Parse(c.RedisURL); err == nil {
+		return "redis://" + u.Host
+	}
+	return "redis"
+}
+
+// describeDatabase names host and database, never credentials.
+func describeDatabase(dsn string) string {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return fmt.Sprintf("%s:%d/%s sslmode=%s", cfg.Host, cfg.Port, cfg.Database, sslMode(dsn))
+}

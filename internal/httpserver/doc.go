@@ -1,0 +1,18 @@
+// Package httpserver is the Streamable HTTP transport: every route, and in
+// front of the MCP endpoint the chain of controls that can refuse a request
+// before the MCP layer sees it, cheapest refusal first (routes.go lists it
+// on one screen):
+//
+//	body size -> Host -> Origin -> per-address rate limit ->
+//	lockout + authentication -> JSON-RPC inspection and scope pre-check ->
+//	per-principal rate limit and concurrency -> MCP
+//
+// Refusals here answer with the HTTP status the MCP authorization spec and
+// RFC 6750 call for (401 with a WWW-Authenticate challenge, 403
+// insufficient_scope, 429 with Retry-After), a fixed message, and one
+// aggregated audit record per source, reason and minute. The SDK's own
+// error answers are rewritten to fixed texts (safeerrors.go).
+//
+// Imports: internal/mcpserver, internal/security, internal/audit,
+// internal/tools (for the scopes each tool needs) and the MCP SDK.
+package httpserver

@@ -1,0 +1,181 @@
+package httpserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/example/order-mcp/internal/mcpserver"
+	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/tools"
+)
+
+// inspect is step 6 of the /mcp chain. It reads the JSON-RPC request the
+// way the SDK will read it, so that a caller missing a tool's scope gets a
+// 403 with an insufficient_scope challenge it can act on (step-up), and so
+// that step 7 knows whether this is a tool call.
+//
+// A decision made here is only as good as the parse it rests on, so the
+// parse is the SDK's own (jsonrpc.DecodeMessage, exact-case keys) and
+// anything that could parse differently is refused rather than waved
+// through:
+//
+//   - a JSON-RPC batch: the SDK executes batches when the
+//     MCP-Protocol-Version header is absent, and one tools/call hidden in a
+//     batch must not ride on another's scope check;
+//   - a body that does not decode;
+//   - an object with duplicate keys, or with keys that differ only in
+//     case: encoding/json matches "NAME" to name while the SDK does not,
+//     so {"name":"cancel_order","NAME":"get_order_status"} must never be
+//     judged as get_order_status.
+//
+// The MCP layer checks scopes again on the request it decoded itself, and
+// that check is the authority.
+func (s *server) inspect(next http.Handler) http.Handler {
+	scopes := tools.Scopes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		st := state(r)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				s.refuse(w, r, http.StatusRequestEntityTooLarge, "body_too_large", -32600, "Request body too large.")
+				return
+			}
+			s.refuse(w, r, http.StatusBadRequest, "unreadable_body", -32700, "Could not read the request body.")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		method, tool, err := readRequest(body)
+		if err != nil {
+			s.malformed(w, r)
+			return
+		}
+		st.rpcMethod, st.tool = method, tool
+		if method == "tools/call" {
+			want, known := scopes[tool]
+			if known {
+				if missing := st.principal.MissingScopes(want); len(missing) > 0 {
+					s.insufficientScope(w, r, want)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// errMalformed is any body this step refuses to judge.
+var errMalformed = errors.New("malformed JSON-RPC request")
+
+// readRequest returns the JSON-RPC method of body and, for tools/call, the
+// tool name, as the SDK would decode them.
+func readRequest(body []byte) (method, tool string, err error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return "", "", errMalformed // batches ([...]) and non-objects
+	}
+	if err := checkKeys(json.NewDecoder(bytes.NewReader(body)), 0); err != nil {
+		return "", "", errMalformed
+	}
+	msg, err := jsonrpc.DecodeMessage(body)
+	if err != nil {
+		return "", "", errMalformed
+	}
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok {
+		return "", "", nil // a response to a server request (stateful mode)
+	}
+	if req.Method != "tools/call" {
+		return req.Method, "", nil
+	}
+	var params map[string]json.RawMessage // exact-case keys, as the SDK's decoder
+	if err := json.Unmarshal(req.Params, &params); err != nil {
+		return "", "", errMalformed
+	}
+	if err := json.Unmarshal(params["name"], &tool); err != nil {
+		return "", "", errMalformed
+	}
+	return req.Method, tool, nil
+}
+
+// maxDepth bounds nesting; no MCP request needs more.
+const maxDepth = 64
+
+// checkKeys walks one JSON value and fails on an object with duplicate or
+// case-variant keys, at any depth, or on nesting deeper than maxDepth.
+func checkKeys(dec *json.Decoder, depth int) error {
+	if depth > maxDepth {
+		return errMalformed
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return nil
+	}
+	switch delim {
+	case '{':
+		seen := map[string]bool{}
+		for dec.More() {
+			keyTok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			key := strings.ToLower(keyTok.(string))
+			if seen[key] {
+				return errMalformed
+			}
+			seen[key] = true
+			if err := checkKeys(dec, depth+1); err != nil {
+				return err
+			}
+		}
+	case '[':
+		for dec.More() {
+			if err := checkKeys(dec, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = dec.Token() // the closing delimiter
+	return err
+}
+
+// malformed refuses a body this layer will not judge, and counts it
+// towards the sender's lockout: repeated malformed payloads are throttled
+// like failed logins.
+func (s *server) malformed(w http.ResponseWriter, r *http.Request) {
+	if err := s.Lockout.Fail(r.Context(), security.MalformedBucket(state(r).ip)); err != nil {
+		var le *security.LimitError
+		if errors.As(err, &le) {
+			s.refuseLimit(w, r, "malformed_payload", err)
+			return
+		}
+	}
+	s.refuse(w, r, http.StatusBadRequest, "malformed_payload", -32600,
+		"Bad request: send exactly one JSON-RPC request object (batches are not accepted).")
+}
+
+// insufficientScope answers 403 with the challenge that lets a client ask
+// its authorization server for more scope (RFC 6750 section 3.1).
+func (s *server) insufficientScope(w http.ResponseWriter, r *http.Request, want []string) {
+	params := []string{`realm="order-mcp"`, `error="insufficient_scope"`, `scope="` + strings.Join(want, " ") + `"`}
+	if s.oauth() {
+		params = append(params, `resource_metadata="`+s.metadataURL()+`"`)
+	}
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+	s.refuse(w, r, http.StatusForbidden, "insufficient_scope", mcpserver.CodeForbidden,
+		"Forbidden: this credential lacks the scope "+strings.Join(want, " ")+" this tool requires.")
+}

@@ -1,0 +1,171 @@
+package logging
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Redacted replaces a masked value.
+const Redacted = "[REDACTED]"
+
+// sensitiveKeyParts: an attribute whose key, lowercased and stripped of
+// "_", "-" and ".", contains one of these is masked whole.
+var sensitiveKeyParts = []string{
+	"authorization", "token", "apikey", "password", "passwd", "secret", "cookie",
+	"email", "phone", "address", "card", "internalnote", "instructions",
+	"hmac", "databaseurl", "dsn", "privatekey",
+}
+
+// isSensitiveKey reports whether a key names secret or personal data.
+func isSensitiveKey(key string) bool {
+	k := strings.Map(func(r rune) rune {
+		switch r {
+		case '_', '-', '.', ' ':
+			return -1
+		}
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, key)
+	for _, part := range sensitiveKeyParts {
+		if strings.Contains(k, part) {
+			return true
+		}
+	}
+	return false
+}
+
+// Value patterns masked wherever they appear.
+var (
+	apiKeyRE   = regexp.MustCompile(`osmcp_([a-z2-7]{12})_[A-Za-z0-9]+`)
+	anyKeyRE   = regexp.MustCompile(`osmcp_[A-Za-z0-9_-]*`)
+	jwtRE      = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+	bearerRE   = regexp.MustCompile(`(?i)(bearer\s+)[^\s",]+`)
+	emailRE    = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
+	phoneRE    = regexp.MustCompile(`\+[0-9][0-9 ().-]{6,}[0-9]`)
+	urlPassRE  = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@`)
+	passwordRE = regexp.MustCompile(`(?i)(password=)[^\s&]+`)
+)
+
+// RedactString masks every value pattern in s. The API key's public id is
+// kept, because operators need it to find the key; its secret is not.
+func RedactString(s string) string {
+	if !strings.ContainsAny(s, "@+_.=:") && !strings.Contains(s, "earer") {
+		return s // fast path: none of the patterns can match
+	}
+	s = apiKeyRE.ReplaceAllString(s, "osmcp_${1}_"+Redacted)
+	s = anyKeyRE.ReplaceAllStringFunc(s, func(m string) string {
+		if apiKeyMasked(m) {
+			return m
+		}
+		return "osmcp_" + Redacted // a partial or malformed key is still a secret
+	})
+	s = jwtRE.ReplaceAllString(s, "[REDACTED_JWT]")
+	s = bearerRE.ReplaceAllString(s, "${1}"+Redacted)
+	s = urlPassRE.ReplaceAllString(s, "${1}"+Redacted+"@")
+	s = passwordRE.ReplaceAllString(s, "${1}"+Redacted)
+	s = emailRE.ReplaceAllString(s, "[REDACTED_EMAIL]")
+	s = phoneRE.ReplaceAllString(s, "[REDACTED_PHONE]")
+	return s
+}
+
+// apiKeyMasked reports whether m is an already masked key ("osmcp_<id>_"
+// followed by the mask), which the second pattern must leave alone.
+func apiKeyMasked(m string) bool {
+	rest, ok := strings.CutPrefix(m, "osmcp_")
+	if !ok {
+		return false
+	}
+	id, tail, ok := strings.Cut(rest, "_")
+	return ok && len(id) == 12 && tail == ""
+}
+
+// redactAttr masks one attribute, recursing into groups.
+func redactAttr(a slog.Attr) slog.Attr {
+	if isSensitiveKey(a.Key) {
+		return slog.String(a.Key, Redacted)
+	}
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, RedactString(v.String()))
+	case slog.KindGroup:
+		attrs := v.Group()
+		red := make([]any, len(attrs))
+		for i, ga := range attrs {
+			red[i] = redactAttr(ga)
+		}
+		return slog.Group(a.Key, red...)
+	case slog.KindAny:
+		// Structs, maps, errors: their JSON form could carry anything, so
+		// they are logged as redacted text.
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, RedactString(err.Error()))
+		}
+		return slog.String(a.Key, RedactString(fmt.Sprintf("%+v", v.Any())))
+	default:
+		return slog.Attr{Key: a.Key, Value: v}
+	}
+}
+
+// maxStringInJSON and maxJSON bound what RedactJSON keeps.
+const (
+	maxStringInJSON = 120
+	maxJSON         = 1024
+)
+
+// RedactJSON returns raw JSON (tool arguments) in a form fit for the logs
+// and the audit trail: sensitive keys masked at any depth, value patterns
+// masked, long strings cut, and the whole bounded in size. Input that is not
+// JSON is summarised, not copied.
+func RedactJSON(raw []byte) string {
+	if len(raw) == 0 {
+		return "{}"
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Sprintf(`{"_unparseable_bytes":%d}`, len(raw))
+	}
+	out, err := json.Marshal(redactValue(v))
+	if err != nil || len(out) > maxJSON {
+		return fmt.Sprintf(`{"_redacted_bytes":%d}`, len(raw))
+	}
+	return string(out)
+}
+
+func redactValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, val := range t {
+			key := truncateRunes(RedactString(k), 40)
+			if isSensitiveKey(k) {
+				m[key] = Redacted
+			} else {
+				m[key] = redactValue(val)
+			}
+		}
+		return m
+	case []any:
+		for i := range t {
+			t[i] = redactValue(t[i])
+		}
+		return t
+	case string:
+		return truncateRunes(RedactString(t), maxStringInJSON)
+	default:
+		return v
+	}
+}
+
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}

@@ -1,0 +1,16 @@
+// Package mcpserver builds the MCP server: the tools of internal/tools
+// behind one security middleware, the gate (gate.go), which every MCP
+// request passes on every transport.
+//
+// Decisions that depend on which tool is called are made here, on the
+// request the SDK itself decoded, so they hold over stdio as over HTTP and
+// cannot be fooled by a body that parses differently elsewhere. The HTTP
+// layer (internal/httpserver) adds earlier, cheaper refusals in front of it,
+// but this layer stays the authority.
+//
+// errors.go is the one place that decides what a client sees when
+// something fails.
+//
+// Imports: internal/tools, internal/security, internal/audit,
+// internal/logging, internal/store (error sentinels) and the MCP SDK.
+package mcpserver

@@ -1,0 +1,392 @@
+package tools_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/example/order-mcp/internal/dbtest"
+	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/testenv"
+)
+
+var dsn string
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Main(m, &dsn)) }
+
+// call calls a tool and fails the test on a protocol error.
+func call(t *testing.T, cs *mcp.ClientSession, name string, args any) *mcp.CallToolResult {
+	t.Helper()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return res
+}
+
+// text is the first text content of a result.
+func text(res *mcp.CallToolResult) string {
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			return tc.Text
+		}
+	}
+	return ""
+}
+
+// decode reads a result's structured content.
+func decode[T any](t *testing.T, res *mcp.CallToolResult) T {
+	t.Helper()
+	if res.IsError {
+		t.Fatalf("tool error: %s", text(res))
+	}
+	var out T
+	b, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// noLockout keeps the invalid-input lockout out of tests that send many
+// invalid calls on purpose; the lockout has tests of its own.
+var noLockout = func() security.LockoutPolicy {
+	p := security.DefaultLockoutPolicy
+	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
+	return p
+}()
+
+// orderStatements are the store's statements that touch order data.
+var orderStatements = []string{"get_order", "get_order_events", "list_recent_orders", "lock_order_for_cancel",
+	"lock_customer_cancels", "count_recent_cancels", "cancel_order", "insert_cancel_event"}
+
+// keys returns every object key in a decoded JSON value, at any depth.
+func keys(v any) []string {
+	var out []string
+	switch t := v.(type) {
+	case map[string]any:
+		for k, val := range t {
+			out = append(out, k)
+			out = append(out, keys(val)...)
+		}
+	case []any:
+		for _, val := range t {
+			out = append(out, keys(val)...)
+		}
+	}
+	return out
+}
+
+type orderStatus struct {
+	OrderID     string `json:"order_id"`
+	Status      string `json:"status"`
+	Cancellable bool   `json:"cancellable"`
+	Timeline    []struct {
+		Status string `json:"status"`
+	} `json:"timeline"`
+	Customer struct {
+		Name, Email, Phone, Location string
+	} `json:"customer"`
+	Payment      string `json:"payment"`
+	Instructions *struct {
+		Text              string `json:"text"`
+		Warning           string `json:"warning"`
+		RemovedCharacters int    `json:"removed_characters"`
+	} `json:"untrusted_customer_delivery_instructions"`
+}
+
+type orderList struct {
+	CustomerID string `json:"customer_id"`
+	Orders     []struct {
+		OrderID  string `json:"order_id"`
+		Status   string `json:"status"`
+		PlacedAt string `json:"placed_at"`
+	} `json:"orders"`
+}
+
+type cancelResult struct {
+	OrderID          string `json:"order_id"`
+	Status           string `json:"status"`
+	AlreadyCancelled bool   `json:"already_cancelled"`
+}
+
+// transports are the ways a client reaches the tools: in memory (the same
+// code path as stdio), and Streamable HTTP in both protocol generations.
+var transports = []struct {
+	name     string
+	protocol string
+	connect  func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession
+}{
+	{"InMemory", testenv.Protocol20260728, func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession {
+		return e.Connect(t, key, "")
+	}},
+	{"HTTP-2025-11-25", testenv.Protocol20251125, func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession {
+		return e.ConnectHTTP(t, key, testenv.Protocol20251125)
+	}},
+	{"HTTP-2026-07-28", testenv.Protocol20260728, func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession {
+		return e.ConnectHTTP(t, key, testenv.Protocol20260728)
+	}},
+}
+
+func TestToolsOverEveryTransport(t *testing.T) {
+	env := testenv.New(t, dsn, testenv.Options{})
+	customers := store.DemoCustomers()
+	for i, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			c := customers[i] // a customer of its own per transport: cancellations do not collide
+			key, _ := env.Key(t, c.ID, security.ScopeRead, security.ScopeCancel)
+			cs := tr.connect(t, env, key)
+			if got := cs.InitializeResult().ProtocolVersion; got != tr.protocol {
+				t.Fatalf("negotiated protocol %s, want %s", got, tr.protocol)
+			}
+
+			t.Run("ListToolsShowsEveryToolTheKeyMayCall", func(t *testing.T) {
+				res, err := cs.ListTools(context.Background(), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, tool := range res.Tools {
+					names = append(names, tool.Name)
+				}
+				slices.Sort(names)
+				if want := []string{"cancel_order", "get_order_status", "list_recent_orders"}; !slices.Equal(names, want) {
+					t.Fatalf("tools %v, want %v", names, want)
+				}
+			})
+
+			var list orderList
+			t.Run("ListRecentOrdersIsNewestFirstAndBounded", func(t *testing.T) {
+				list = decode[orderList](t, call(t, cs, "list_recent_orders", map[string]any{"limit": 5}))
+				if list.CustomerID != c.ID || len(list.Orders) != 5 {
+					t.Fatalf("got %d orders of %s", len(list.Orders), list.CustomerID)
+				}
+				for i := 1; i < len(list.Orders); i++ {
+					if list.Orders[i].PlacedAt > list.Orders[i-1].PlacedAt {
+						t.Fatalf("not newest first: %v", list.Orders)
+					}
+				}
+			})
+
+			t.Run("GetOrderStatusReturnsTheOrder", func(t *testing.T) {
+				want := list.Orders[0]
+				got := decode[orderStatus](t, call(t, cs, "get_order_status", map[string]any{"order_id": want.OrderID}))
+				if got.OrderID != want.OrderID || got.Status != want.Status || len(got.Timeline) == 0 {
+					t.Fatalf("got %+v, want %s in %s", got, want.OrderID, want.Status)
+				}
+			})
+
+			t.Run("CancelOrderCancelsOnceAndIsIdempotent", func(t *testing.T) {
+				pending := decode[orderList](t, call(t, cs, "list_recent_orders", map[string]any{"status": "pending"}))
+				if len(pending.Orders) == 0 {
+					t.Fatal("no pending order to cancel")
+				}
+				id := pending.Orders[0].OrderID
+				first := decode[cancelResult](t, call(t, cs, "cancel_order", map[string]any{"order_id": id, "reason": "ordered_by_mistake"}))
+				again := decode[cancelResult](t, call(t, cs, "cancel_order", map[string]any{"order_id": id}))
+				if first.Status != "cancelled" || first.AlreadyCancelled || !again.AlreadyCancelled {
+					t.Fatalf("first %+v, again %+v", first, again)
+				}
+				after := decode[orderStatus](t, call(t, cs, "get_order_status", map[string]any{"order_id": id}))
+				if after.Status != "cancelled" || after.Cancellable {
+					t.Fatalf("after cancel: %+v", after)
+				}
+			})
+
+			t.Run("ShippedOrderCannotBeCancelled", func(t *testing.T) {
+				shipped := decode[orderList](t, call(t, cs, "list_recent_orders", map[string]any{"status": "shipped"}))
+				res := call(t, cs, "cancel_order", map[string]any{"order_id": shipped.Orders[0].OrderID})
+				if !res.IsError || !strings.Contains(text(res), "can no longer be cancelled") {
+					t.Fatalf("got %v %q", res.IsError, text(res))
+				}
+			})
+
+			t.Run("InvalidInputIsAToolError", func(t *testing.T) {
+				res := call(t, cs, "get_order_status", map[string]any{"order_id": "not-an-order"})
+				if !res.IsError || !strings.HasPrefix(text(res), "Invalid order_id") {
+					t.Fatalf("got %v %q", res.IsError, text(res))
+				}
+			})
+		})
+	}
+}
+
+// TestInputValidation sends arguments the schema refuses. Each must come
+// back as a tool error (so the model can correct itself) whose message
+// names the problem without repeating the value sent.
+func TestInputValidation(t *testing.T) {
+	env := testenv.New(t, dsn, testenv.Options{Lockout: &noLockout})
+	alice := store.DemoCustomers()[0]
+	key, _ := env.Key(t, alice.ID, security.ScopeRead, security.ScopeCancel)
+	staffKey, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny)
+	cs := env.Connect(t, key, "")
+	staff := env.Connect(t, staffKey, "")
+	const canary = "CANARY\u202eEVIL"
+
+	tests := []struct {
+		name    string
+		session *mcp.ClientSession
+		tool    string
+		args    map[string]any
+		want    string
+	}{
+		{"MissingOrderID", cs, "get_order_status", map[string]any{}, "Invalid order_id"},
+		{"OrderIDWithWrongShape", cs, "get_order_status", map[string]any{"order_id": canary}, "Invalid order_id"},
+		{"OrderIDLowercase", cs, "get_order_status", map[string]any{"order_id": "ord_abcdefghjkmnpqrs"}, "Invalid order_id"},
+		{"OrderIDTooLong", cs, "get_order_status", map[string]any{"order_id": "ord_" + strings.Repeat("A", 5000) + canary}, "Invalid order_id"},
+		{"OrderIDWithControlCharacter", cs, "get_order_status", map[string]any{"order_id": "ord_0000000000000\x000"}, "Invalid order_id"},
+		{"OrderIDOfWrongType", cs, "get_order_status", map[string]any{"order_id": 12345}, "wrong type"},
+		{"UnknownArgument", cs, "get_order_status", map[string]any{"order_id": "ord_0000000000000000", canary: "x"}, "unknown argument"},
+		{"CaseVariantArgument", cs, "get_order_status", map[string]any{"ORDER_ID": "ord_0000000000000000"}, "unknown argument"},
+		{"LimitZero", cs, "list_recent_orders", map[string]any{"limit": 0}, "Invalid limit"},
+		{"LimitTooLarge", cs, "list_recent_orders", map[string]any{"limit": 26}, "Invalid limit"},
+		{"LimitFractional", cs, "list_recent_orders", map[string]any{"limit": 2.5}, "wrong type"},
+		{"StatusNotInEnum", cs, "list_recent_orders", map[string]any{"status": canary}, "Invalid status"},
+		{"EmptyStatus", cs, "list_recent_orders", map[string]any{"status": ""}, "Invalid status"},
+		{"CustomerIDWithWrongShape", staff, "list_recent_orders", map[string]any{"customer_id": canary}, "Invalid customer_id"},
+		{"StaffMustNameTheCustomer", staff, "list_recent_orders", map[string]any{}, "required for staff"},
+		{"ReasonNotInEnum", cs, "cancel_order", map[string]any{"order_id": "ord_0000000000000000", "reason": canary}, "Invalid reason"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := call(t, tt.session, tt.tool, tt.args)
+			msg := text(res)
+			if !res.IsError || !strings.Contains(msg, tt.want) {
+				t.Fatalf("isError %v, message %q; want one containing %q", res.IsError, msg, tt.want)
+			}
+			if strings.Contains(msg, "CANARY") || strings.Contains(msg, "EVIL") || len(msg) > 200 {
+				t.Fatalf("message echoes the input or is unbounded: %q", msg)
+			}
+		})
+	}
+}
+
+// TestSQLInjectionPayloads feeds classic SQL-injection payloads to every
+// string parameter of every tool. Each is refused as invalid input before
+// any SQL runs, and the database is unchanged afterwards.
+func TestSQLInjectionPayloads(t *testing.T) {
+	env := testenv.New(t, dsn, testenv.Options{Lockout: &noLockout})
+	staffKey, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny, security.ScopeCancel)
+	cs := env.Connect(t, staffKey, "")
+	before, err := env.OwnerQueryStrings(t, "SELECT id || ':' || status FROM orders ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads := []string{
+		"'; COMMIT; DROP TABLE orders; --",
+		"1 OR 1=1",
+		"ord_0000000000000000' OR '1'='1",
+		"x'); WITH d AS (DELETE FROM orders RETURNING *) SELECT 1; --",
+		"cus_0000000000000000'; UPDATE orders SET status='cancelled'; --",
+		`\'; SELECT pg_sleep(10); --`,
+		"ord_000000000000000$$; DROP TABLE orders; $$",
+	}
+	params := []struct{ tool, param string }{
+		{"get_order_status", "order_id"},
+		{"cancel_order", "order_id"},
+		{"cancel_order", "reason"},
+		{"list_recent_orders", "customer_id"},
+		{"list_recent_orders", "status"},
+	}
+	for _, p := range params {
+		for _, payload := range payloads {
+			t.Run(p.tool+"/"+p.param, func(t *testing.T) {
+				args := map[string]any{p.param: payload}
+				if p.param == "reason" {
+					args["order_id"] = "ord_0000000000000000"
+				}
+				if p.tool == "list_recent_orders" && p.param == "status" {
+					args["customer_id"] = store.DemoCustomers()[0].ID
+				}
+				env.Queries.Reset()
+				res := call(t, cs, p.tool, args)
+				if !res.IsError || !strings.HasPrefix(text(res), "Invalid") {
+					t.Fatalf("payload %q accepted: %q", payload, text(res))
+				}
+				for _, q := range env.Queries.Events() {
+					if slices.Contains(orderStatements, q.Name) {
+						t.Fatalf("statement %s ran for a refused payload", q.Name)
+					}
+				}
+			})
+		}
+	}
+	after, err := env.OwnerQueryStrings(t, "SELECT id || ':' || status FROM orders ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(before, after) {
+		t.Fatal("orders changed during the injection attempts")
+	}
+}
+
+// TestOutputPolicy checks what get_order_status lets out: masked personal
+// data, sanitized and labelled customer text, and nothing internal.
+func TestOutputPolicy(t *testing.T) {
+	env := testenv.New(t, dsn, testenv.Options{})
+	customers := store.DemoCustomers()
+	maya := customers[0]
+	customerKey, _ := env.Key(t, maya.ID, security.ScopeRead)
+	staffKey, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny)
+	secrets := env.Secrets(t, customerKey, staffKey)
+
+	// Order 1 of every demo customer carries tag-character smuggling; order
+	// 5 a bidi override and zero-width characters.
+	ids, err := env.OwnerQueryStrings(t, `SELECT id FROM orders WHERE customer_id = $1 AND delivery_instructions <> '' ORDER BY id`, maya.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []struct{ name, key string }{{"Customer", customerKey}, {"Staff", staffKey}} {
+		t.Run(who.name, func(t *testing.T) {
+			cs := env.Connect(t, who.key, "")
+			for _, id := range ids {
+				res := call(t, cs, "get_order_status", map[string]any{"order_id": id})
+				got := decode[orderStatus](t, res)
+				raw := text(res)
+				b, _ := json.Marshal(res.StructuredContent)
+				for _, out := range []string{raw, string(b)} {
+					for _, s := range secrets {
+						if strings.Contains(out, s) {
+							t.Fatalf("output of %s contains %q", id, s)
+						}
+					}
+				}
+				var structured any
+				_ = json.Unmarshal(b, &structured)
+				for _, k := range keys(structured) {
+					for _, forbidden := range []string{"internal", "note", "cost", "fraud", "hash", "address", "street", "postal"} {
+						if strings.Contains(k, forbidden) {
+							t.Fatalf("output of %s has a field %q", id, k)
+						}
+					}
+				}
+				if got.Customer.Email != "m***@example.com" || got.Customer.Phone != "***67" ||
+					got.Customer.Name != "Maya L." || got.Customer.Location != "Stockholm, SE" {
+					t.Fatalf("contact not masked by policy: %+v", got.Customer)
+				}
+				if !strings.Contains(got.Payment, "ending in") {
+					t.Fatalf("payment %q", got.Payment)
+				}
+				ins := got.Instructions
+				if ins == nil || ins.Warning == "" {
+					t.Fatalf("%s: instructions missing or unlabelled", id)
+				}
+				for _, r := range ins.Text {
+					if (r >= 0xE0000 && r <= 0xE007F) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) ||
+						r == 0x200B || r == 0x200C || r == 0x200D || r == 0x2060 || r == 0xFEFF || r == 0x00AD {
+						t.Fatalf("%s: invisible rune %U reached the model", id, r)
+					}
+				}
+			}
+		})
+	}
+}
