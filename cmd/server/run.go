@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/example/order-mcp/internal/config"
 	"github.com/example/order-mcp/internal/logging"
@@ -29,6 +33,8 @@ commands:
   audit verify                check the audit trail's hash chain
   serve                       serve MCP over Streamable HTTP on MCP_HTTP_ADDR (/mcp)
   stdio                       serve MCP over stdin/stdout as MCP_API_KEY (Claude Desktop)
+  healthcheck                 exit 0 if the local server answers /healthz (for containers)
+  version                     print the version
 
 Configuration comes from the environment; see .env.example.`
 
@@ -48,9 +54,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		return nil
 	}
-	if args[1] == "version" {
+	switch args[1] {
+	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil
+	case "healthcheck":
+		return healthcheck(ctx, getenv)
 	}
 
 	env, dotenv, err := config.WithDotEnv(getenv, ".env")
@@ -82,6 +91,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return stdio(ctx, cfg, logger, stdin, stdout)
 	}
 	return fmt.Errorf("unknown command %q; run `server help`", cmd)
+}
+
+// healthcheck asks the server on MCP_HTTP_ADDR's port, over loopback,
+// whether it is alive. Container images without a shell or curl use it.
+func healthcheck(ctx context.Context, getenv func(string) string) error {
+	addr := getenv("MCP_HTTP_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("MCP_HTTP_ADDR must be host:port")
+	}
+	scheme := "http"
+	client := &http.Client{Timeout: 3 * time.Second}
+	if getenv("MCP_TLS_CERT_FILE") != "" {
+		scheme = "https"
+		// The certificate names the public host, not 127.0.0.1; liveness
+		// over loopback does not need to verify it.
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://127.0.0.1:"+port+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("not healthy: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not healthy: status %d", resp.StatusCode)
+	}
+	return nil
 }
 
 // newFlags returns a flag set that reports errors instead of exiting.

@@ -5,11 +5,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/example/order-mcp/internal/config"
 	"github.com/example/order-mcp/internal/httpserver"
 )
+
+func loopbackAddr(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
 
 // serve runs the Streamable HTTP transport until ctx ends, then shuts down
 // gracefully: it stops accepting requests, lets those in flight finish,
@@ -50,6 +56,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	logger.LogAttrs(ctx, slog.LevelInfo, "security posture", cfg.Posture()...)
+	if cfg.Development() && !cfg.TLS() && !loopbackAddr(srv.Addr()) {
+		logger.Warn("development: serving plain HTTP on a non-loopback address; never do this in production")
+	}
 	scheme := "http"
 	if cfg.TLSCertFile != "" {
 		scheme = "https"

@@ -81,7 +81,12 @@ type Config struct {
 	AuditHMACKey []byte
 }
 
-// Development reports whether MCP_ENV is development.
+// Development reports whether MCP_ENV is development. Development relaxes
+// exactly these, all documented in .env.example and the README: the .env
+// file is read; example and weak secrets are accepted; AUDIT_HMAC_KEY may be
+// missing (a public key is used, and the log says the chain then proves
+// nothing); and serve may listen on a non-loopback address without TLS (for
+// containers; the log warns).
 func (c *Config) Development() bool { return c.Env == "development" }
 
 // OAuth reports whether bearer JWTs are accepted.
@@ -218,7 +223,10 @@ func (c *Config) ValidateServe() error {
 	if err != nil {
 		return fmt.Errorf("MCP_HTTP_ADDR must be host:port")
 	}
-	if !isLoopback(host) && !c.TLS() {
+	// Development relaxes this one rule, for docker compose, where the
+	// container must listen on 0.0.0.0 and compose publishes the port on
+	// the host's loopback only (see compose.yaml).
+	if !isLoopback(host) && !c.TLS() && !c.Development() {
 		return fmt.Errorf("MCP_HTTP_ADDR %s is not a loopback address: refusing to serve without TLS "+
 			"(set MCP_TLS_CERT_FILE and MCP_TLS_KEY_FILE, or MCP_TLS_TERMINATED_BY_PROXY=true behind a TLS proxy)", c.HTTPAddr)
 	}
