@@ -1,0 +1,144 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/example/order-mcp/internal/security"
+)
+
+// Issuer is an OAuth authorization server for tests: an RSA signing key
+// generated in the test and a JWKS endpoint on a loopback port. It only
+// signs tokens; the server under test is the resource server.
+type Issuer struct {
+	// ID is the issuer identifier ("iss").
+	ID string
+	// JWKSURL serves the current public keys.
+	JWKSURL string
+
+	mu   sync.Mutex
+	key  *rsa.PrivateKey
+	kid  string
+	srv  *httptest.Server
+	hits int
+}
+
+// NewIssuer starts an issuer; it stops when the test ends.
+func NewIssuer(t testing.TB) *Issuer {
+	t.Helper()
+	i := &Issuer{}
+	i.Rotate(t)
+	i.srv = httptest.NewServer(http.HandlerFunc(i.serveJWKS))
+	t.Cleanup(i.srv.Close)
+	i.ID = i.srv.URL + "/"
+	i.JWKSURL = i.srv.URL + "/.well-known/jwks.json"
+	return i
+}
+
+// Rotate replaces the signing key; the JWKS then lists only the new one.
+func (i *Issuer) Rotate(t testing.TB) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.key = key
+	i.kid = fmt.Sprintf("k%d", time.Now().UnixNano())
+}
+
+// PrivateKey returns the current signing key, for tests that forge tokens.
+func (i *Issuer) PrivateKey() *rsa.PrivateKey {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.key
+}
+
+// KID returns the current key id.
+func (i *Issuer) KID() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.kid
+}
+
+// Fetches counts JWKS requests.
+func (i *Issuer) Fetches() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.hits
+}
+
+func (i *Issuer) serveJWKS(w http.ResponseWriter, _ *http.Request) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.hits++
+	pub := i.key.PublicKey
+	b64 := base64.RawURLEncoding.EncodeToString
+	_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+		"kty": "RSA", "use": "sig", "alg": "RS256", "kid": i.kid,
+		"n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes()),
+	}}})
+}
+
+// Claims returns valid claims for audience: issued now, expiring in five
+// minutes, with the given subject and scopes. Set or delete entries to
+// make a token invalid in one specific way.
+func (i *Issuer) Claims(audience, subject string, scopes ...string) jwt.MapClaims {
+	now := time.Now()
+	scope := ""
+	for n, s := range scopes {
+		if n > 0 {
+			scope += " "
+		}
+		scope += s
+	}
+	return jwt.MapClaims{
+		"iss": i.ID, "sub": subject, "aud": []string{audience}, "scope": scope,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+		"jti": fmt.Sprintf("jti-%d", now.UnixNano()),
+	}
+}
+
+// Token signs claims with the current key (RS256, with its kid).
+func (i *Issuer) Token(t testing.TB, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	tok.Header["kid"] = i.KID()
+	s, err := tok.SignedString(i.PrivateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Verifier returns the server's verifier for this issuer and audience,
+// with the default customer claim (customer_id).
+func (i *Issuer) Verifier(t testing.TB, audience string) *security.OAuthVerifier {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	v, err := security.NewOAuthVerifier(ctx, security.OAuthConfig{
+		Issuer: i.ID, JWKSURL: i.JWKSURL, Audience: audience, CustomerClaim: "customer_id",
+	}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
