@@ -12,6 +12,9 @@
 //     any, so nothing needs downloading, with its version set to theirs.
 //     Its files live in devenv/.pgdata (git-ignored).
 //
+// DEVENV_POSTGRES=embedded skips steps 1 and 2 (to try the embedded path on
+// a machine that has a Postgres running).
+//
 // Postgres refuses to run as root; as root, step 3 stops with a message
 // naming the alternatives instead of failing obscurely.
 //

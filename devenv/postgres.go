@@ -33,10 +33,11 @@ type database struct {
 
 // findDatabase returns the Postgres to use; see the package comment.
 func findDatabase(ctx context.Context, configured string, log io.Writer) (*database, error) {
-	if configured != "" {
+	embedded := os.Getenv("DEVENV_POSTGRES") == "embedded"
+	if configured != "" && !embedded {
 		return &database{adminURL: configured, stop: func() {}}, nil
 	}
-	if answers("127.0.0.1:5432") {
+	if answers("127.0.0.1:5432") && !embedded {
 		fmt.Fprintln(log, "devenv: using the Postgres on 127.0.0.1:5432")
 		return &database{adminURL: localAdminURL, stop: func() {}}, nil
 	}
@@ -72,9 +73,12 @@ func startEmbedded(ctx context.Context, log io.Writer) (*database, error) {
 		DataPath(filepath.Join(dir, "data")).
 		CachePath(filepath.Join(dir, "cache")).
 		StartTimeout(60 * time.Second).
+		// Distribution builds put the socket in /var/run/postgresql, which
+		// a regular user cannot write: keep it in our own directory.
+		StartParameters(map[string]string{"unix_socket_directories": filepath.Join(dir, "runtime"), "listen_addresses": "127.0.0.1"}).
 		Logger(log)
 	if bin, version, ok := installedPostgres(); ok {
-		fmt.Fprintf(log, "devenv: starting an embedded Postgres %s from %s\n", version, bin)
+		fmt.Fprintf(log, "devenv: starting an embedded Postgres on the installed binaries in %s\n", bin)
 		cfg = cfg.BinariesPath(bin).Version(version)
 	} else {
 		fmt.Fprintln(log, "devenv: starting an embedded Postgres (downloading its binaries once)")
