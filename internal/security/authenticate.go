@@ -26,6 +26,9 @@ type AuthError struct {
 	// KeyID is the key id the credential named, when it was shaped like one
 	// of our API keys. The brute-force lockout keys on it.
 	KeyID string
+	// UnknownKey reports that no key has that id: the credential is as
+	// good as garbage, and the lockout counts it per address.
+	UnknownKey bool
 }
 
 func (e *AuthError) Error() string        { return "invalid credential: " + e.Reason }
@@ -99,7 +102,7 @@ func (a *Authenticator) apiKey(ctx context.Context, key string) (*Principal, err
 	now := a.now()
 	switch {
 	case err != nil:
-		return nil, &AuthError{Reason: "unknown api key", KeyID: keyID}
+		return nil, &AuthError{Reason: "unknown api key", KeyID: keyID, UnknownKey: true}
 	case !match:
 		return nil, &AuthError{Reason: "wrong api key secret", KeyID: keyID}
 	case rec.RevokedAt != nil:

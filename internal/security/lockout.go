@@ -3,6 +3,7 @@ package security
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -59,6 +60,19 @@ func AuthBucket(ip netip.Addr, credential string) Bucket {
 	return Bucket{Name: "auth:" + ip.String(), threshold: addressOnly}
 }
 
+// FailureBucket is where a refused credential's failure is counted: the
+// address and key id bucket of AuthBucket when the key exists, and the
+// address-only bucket when the credential named no key or a key id that
+// does not exist. Otherwise an attacker could make up a fresh key id for
+// every attempt and never reach a threshold. A legitimate client's key
+// exists, so failures with made-up ids never lock it out.
+func FailureBucket(ip netip.Addr, credential string, err *AuthError) Bucket {
+	if err != nil && err.UnknownKey {
+		return AuthBucket(ip, "")
+	}
+	return AuthBucket(ip, credential)
+}
+
 // MalformedBucket counts malformed payloads from an address.
 func MalformedBucket(ip netip.Addr) Bucket {
 	return Bucket{Name: "malformed:" + ip.String(), threshold: addressOnly}
@@ -100,8 +114,28 @@ type Lockout struct {
 	now    func() time.Time
 }
 
-// NewLockout returns a lockout over st.
+// NewLockout returns a lockout over st. Zero fields of policy take their
+// defaults, so a partial policy cannot switch the lockout off by accident.
 func NewLockout(policy LockoutPolicy, st LockoutStore) *Lockout {
+	d := DefaultLockoutPolicy
+	if policy.Threshold <= 0 {
+		policy.Threshold = d.Threshold
+	}
+	if policy.AddressThreshold <= 0 {
+		policy.AddressThreshold = d.AddressThreshold
+	}
+	if policy.Window <= 0 {
+		policy.Window = d.Window
+	}
+	if policy.Base <= 0 {
+		policy.Base = d.Base
+	}
+	if policy.Max < policy.Base {
+		policy.Max = max(d.Max, policy.Base)
+	}
+	if policy.Decay <= 0 {
+		policy.Decay = d.Decay
+	}
 	return &Lockout{policy: policy, store: st, now: time.Now}
 }
 
@@ -178,6 +212,9 @@ func (r *RedisLockoutStore) key(kind, bucket string) string {
 
 // LockedUntil implements LockoutStore.
 func (r *RedisLockoutStore) LockedUntil(ctx context.Context, buckets []string) (time.Time, error) {
+	if r.shared.down() {
+		return r.fallback.LockedUntil(ctx, buckets)
+	}
 	keys := make([]string, len(buckets))
 	for i, b := range buckets {
 		keys[i] = r.key("until", b)
@@ -230,17 +267,26 @@ func (r *RedisLockoutStore) UpdateLockout(ctx context.Context, bucket string, up
 		})
 		return err
 	}
+	if r.shared.down() {
+		return r.fallback.UpdateLockout(ctx, bucket, update)
+	}
 	var err error
-	for range 5 {
+	for attempt := range 100 {
 		if err = r.shared.Client().Watch(ctx, txf, stateKey); !errors.Is(err, redis.TxFailedErr) {
 			break
 		}
+		// Another replica changed the bucket meanwhile: that is contention,
+		// not an outage. Back off a little and read it again.
+		time.Sleep(time.Duration(1+rand.IntN(1+attempt)) * time.Millisecond)
 	}
-	if err != nil {
-		r.shared.markDown(ctx, err)
-		return r.fallback.UpdateLockout(ctx, bucket, update)
+	switch {
+	case err == nil:
+		return st, nil
+	case errors.Is(err, redis.TxFailedErr):
+		return r.fallback.UpdateLockout(ctx, bucket, update) // count it somewhere rather than lose it
 	}
-	return st, nil
+	r.shared.markDown(ctx, err)
+	return r.fallback.UpdateLockout(ctx, bucket, update)
 }
 
 func unixMilli(s string) time.Time {
@@ -281,8 +327,15 @@ func (m *MemoryLockoutStore) LockedUntil(_ context.Context, buckets []string) (t
 func (m *MemoryLockoutStore) UpdateLockout(_ context.Context, bucket string, update func(*store.LockoutState)) (store.LockoutState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.buckets) > 100000 { // bound memory under a flood of addresses
-		clear(m.buckets)
+	if len(m.buckets) > 100000 {
+		// Bound memory under a flood of new buckets, without lifting any
+		// lock: only buckets that are not locked are forgotten.
+		now := time.Now()
+		for name, st := range m.buckets {
+			if !st.LockedUntil.After(now) {
+				delete(m.buckets, name)
+			}
+		}
 	}
 	st := m.buckets[bucket]
 	update(&st)

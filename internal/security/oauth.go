@@ -64,6 +64,10 @@ func NewOAuthVerifier(ctx context.Context, cfg OAuthConfig, logger *slog.Logger)
 		Client:          &http.Client{Timeout: 5 * time.Second},
 		HTTPTimeout:     5 * time.Second,
 		RefreshInterval: time.Hour,
+		// A token naming an unknown key id triggers a refresh at most every
+		// five minutes; a request that arrives while that budget is spent
+		// fails at once instead of waiting up to a minute for it.
+		RateLimitWaitMax: 100 * time.Millisecond,
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(ctx context.Context, err error) {
 				logger.LogAttrs(ctx, slog.LevelError, "could not refresh the issuer's JWKS", slog.String("error", err.Error()))

@@ -3,6 +3,7 @@ package security
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -168,11 +169,11 @@ type SharedCounters struct {
 	prefix string
 	logger *slog.Logger
 
-	mu      sync.Mutex
-	store   limiter.Store // nil while Redis is not known to answer
-	lastTry time.Time
-	lastLog time.Time
-	local   limiter.Store
+	mu        sync.Mutex
+	store     limiter.Store // nil while Redis is not known to answer
+	downUntil time.Time     // the circuit breaker: skip Redis until then
+	lastLog   time.Time
+	local     limiter.Store
 }
 
 // NewSharedCounters connects lazily to Redis at url. It never talks to
@@ -189,7 +190,12 @@ func NewSharedCounters(url, prefix string, logger *slog.Logger) (*SharedCounters
 	opts.WriteTimeout = 250 * time.Millisecond
 	opts.PoolTimeout = 250 * time.Millisecond
 	opts.MaxRetries = -1 // no retries: fail fast and let the caller decide
+	opts.DialerRetries = 1
+	opts.DialerRetryTimeout = 10 * time.Millisecond
 	opts.DisableIdentity = true
+	// go-redis logs on its own (dial failures); route it through our
+	// redacting logger rather than raw stderr.
+	redis.SetLogger(redisLogger{logger})
 	return &SharedCounters{
 		client: redis.NewClient(opts),
 		prefix: prefix,
@@ -223,39 +229,43 @@ func (s *SharedCounters) stores() (reads, destructive limiter.Store) {
 }
 
 // redisStore returns the limiter's Redis store, creating it (which loads
-// its Lua scripts, a round trip) at most once a second until Redis answers.
-// This is a small circuit breaker: after a failure (markDown) requests do
-// not wait on Redis again until a second has passed.
+// its Lua scripts, a round trip) when Redis is not known to be down. This
+// is a small circuit breaker: after a failure (markDown) no request waits
+// on Redis again for a second.
 func (s *SharedCounters) redisStore(ctx context.Context) (limiter.Store, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.store != nil {
-		return s.store, nil
-	}
-	if time.Since(s.lastTry) < time.Second {
+	st, down := s.store, time.Now().Before(s.downUntil)
+	s.mu.Unlock()
+	switch {
+	case st != nil:
+		return st, nil
+	case down:
 		return nil, errRedisDown
 	}
-	s.lastTry = time.Now()
 	st, err := redisstore.NewStoreWithOptions(s.client, limiter.StoreOptions{Prefix: s.prefix})
 	if err != nil {
-		s.logDown(ctx, err)
+		s.markDown(ctx, err)
 		return nil, errRedisDown
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.store = st
 	return st, nil
 }
 
+// down reports whether the circuit breaker is open.
+func (s *SharedCounters) down() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Now().Before(s.downUntil)
+}
+
 // markDown records that a Redis operation failed: requests stop waiting
-// on Redis until the next retry, a second later.
+// on Redis for a second. It logs at most every ten seconds.
 func (s *SharedCounters) markDown(ctx context.Context, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.store, s.lastTry = nil, time.Now()
-	s.logDown(ctx, err)
-}
-
-// logDown logs an outage at most every ten seconds. s.mu is held.
-func (s *SharedCounters) logDown(ctx context.Context, err error) {
+	s.store, s.downUntil = nil, time.Now().Add(time.Second)
 	if time.Since(s.lastLog) < 10*time.Second {
 		return
 	}
@@ -263,6 +273,13 @@ func (s *SharedCounters) logDown(ctx context.Context, err error) {
 	s.logger.LogAttrs(ctx, slog.LevelError,
 		"Redis unreachable: read budgets and lockouts count per replica meanwhile, cancel_order is refused",
 		slog.String("error", err.Error()))
+}
+
+// redisLogger adapts go-redis's logger to slog.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.LogAttrs(ctx, slog.LevelWarn, "redis client: "+fmt.Sprintf(format, v...))
 }
 
 var errRedisDown = errors.New("rate-limit store (Redis) unreachable")

@@ -34,6 +34,15 @@ func (s *Store) LockedUntil(ctx context.Context, buckets []string) (time.Time, e
 	return *until, nil
 }
 
+// ensureLockoutSQL creates the bucket's row first, so that the SELECT ...
+// FOR UPDATE below always has a row to lock: concurrent first failures
+// then queue on it instead of all reading "no row" and overwriting each
+// other.
+const ensureLockoutSQL = `-- name: ensure_lockout
+INSERT INTO auth_lockouts (bucket, failures, window_start, updated_at)
+VALUES ($1, 0, 'epoch', 'epoch')
+ON CONFLICT (bucket) DO NOTHING`
+
 const selectLockoutSQL = `-- name: select_lockout
 SELECT failures, window_start, strikes, locked_until, updated_at
   FROM auth_lockouts
@@ -54,6 +63,9 @@ ON CONFLICT (bucket) DO UPDATE
 func (s *Store) UpdateLockout(ctx context.Context, bucket string, update func(*LockoutState)) (LockoutState, error) {
 	var st LockoutState
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, ensureLockoutSQL, bucket); err != nil {
+			return err
+		}
 		var lockedUntil *time.Time
 		err := tx.QueryRow(ctx, selectLockoutSQL, bucket).Scan(&st.Failures, &st.WindowStart, &st.Strikes, &lockedUntil, &st.UpdatedAt)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
