@@ -56,7 +56,14 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.Logger.LogAttrs(r.Context(), slog.LevelWarn, "credential refused",
 				slog.String("reason", authErr.Reason), slog.String("key_id", authErr.KeyID),
 				slog.String("client_ip", st.ip.String()))
-			if lerr := s.Lockout.Fail(r.Context(), bucket); lerr != nil {
+			failed := security.FailureBucket(st.ip, credential, authErr)
+			if failed.Name != bucket.Name { // a made-up key id: is this address already locked for those?
+				if lerr := s.Lockout.Check(r.Context(), failed); lerr != nil {
+					s.refuseLimit(w, r, "locked_out", lerr)
+					return
+				}
+			}
+			if lerr := s.Lockout.Fail(r.Context(), failed); lerr != nil {
 				s.refuseLimit(w, r, "locked_out", lerr)
 				return
 			}

@@ -28,7 +28,8 @@ import (
 //   - a JSON-RPC batch: the SDK executes batches when the
 //     MCP-Protocol-Version header is absent, and one tools/call hidden in a
 //     batch must not ride on another's scope check;
-//   - a body that does not decode;
+//   - a body that does not decode, or holds anything after its one
+//     request;
 //   - an object with duplicate keys, or with keys that differ only in
 //     case: encoding/json matches "NAME" to name while the SDK does not,
 //     so {"name":"cancel_order","NAME":"get_order_status"} must never be
@@ -60,7 +61,7 @@ func (s *server) inspect(next http.Handler) http.Handler {
 			s.malformed(w, r)
 			return
 		}
-		st.rpcMethod, st.tool = method, tool
+		st.rpcMethod, st.tool = loggableMethod(method), loggableTool(tool, scopes)
 		if method == "tools/call" {
 			want, known := scopes[tool]
 			if known {
@@ -74,6 +75,25 @@ func (s *server) inspect(next http.Handler) http.Handler {
 	})
 }
 
+// loggableMethod and loggableTool keep attacker-chosen names out of the
+// access log: only names this server knows are logged as sent.
+func loggableMethod(m string) string {
+	switch {
+	case m == "", m == "initialize", m == "ping", m == "tools/list", m == "tools/call", m == "server/discover":
+		return m
+	case strings.HasPrefix(m, "notifications/") && len(m) < 64:
+		return "notifications/…"
+	}
+	return "other"
+}
+
+func loggableTool(t string, known map[string][]string) string {
+	if _, ok := known[t]; ok || t == "" {
+		return t
+	}
+	return "unknown_tool"
+}
+
 // errMalformed is any body this step refuses to judge.
 var errMalformed = errors.New("malformed JSON-RPC request")
 
@@ -84,8 +104,12 @@ func readRequest(body []byte) (method, tool string, err error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return "", "", errMalformed // batches ([...]) and non-objects
 	}
-	if err := checkKeys(json.NewDecoder(bytes.NewReader(body)), 0); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := checkKeys(dec, 0); err != nil {
 		return "", "", errMalformed
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "", "", errMalformed // anything after the one request: a second object, stray data
 	}
 	msg, err := jsonrpc.DecodeMessage(body)
 	if err != nil {

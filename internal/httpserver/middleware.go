@@ -268,11 +268,16 @@ func (s *server) limitPrincipal(next http.Handler) http.Handler {
 	})
 }
 
+// setQuotaHeaders reports a limit's state, unless a tighter one (fewer
+// requests remaining) was already reported for this request.
 func setQuotaHeaders(w http.ResponseWriter, q security.Quota) {
 	if q.Limit == 0 {
 		return
 	}
 	h := w.Header()
+	if prev, err := strconv.ParseInt(h.Get("X-RateLimit-Remaining"), 10, 64); err == nil && prev <= q.Remaining {
+		return
+	}
 	h.Set("X-RateLimit-Limit", strconv.FormatInt(q.Limit, 10))
 	h.Set("X-RateLimit-Remaining", strconv.FormatInt(q.Remaining, 10))
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(q.Reset.Unix(), 10))
@@ -331,3 +336,6 @@ func (rec *statusRecorder) WriteHeader(code int) {
 }
 
 func (rec *statusRecorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// Flush passes flushes through (server-sent events).
+func (rec *statusRecorder) Flush() { _ = http.NewResponseController(rec.ResponseWriter).Flush() }

@@ -123,15 +123,15 @@ func (s *server) mcpHandler() http.Handler {
 	if s.Config.Stateful {
 		opts.SessionTimeout = s.Config.SessionIdleTimeout
 		s.sessions = newSessionTracker(s.Config.MaxSessionsPerPrincipal, s.Config.SessionIdleTimeout)
-		h = s.sessions.wrap(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.MCP }, opts), s)
+		h = s.sessions.wrap(s.safeErrors(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.MCP }, opts)), s)
 	} else {
-		h = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.MCP }, opts)
+		h = s.safeErrors(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.MCP }, opts))
 	}
 	// The SDK reads the caller only from a context key that its own
 	// RequireBearerToken sets. Authentication has already happened (step 5),
 	// so this verifier only hands the principal of this request over.
 	carrier := auth.RequireBearerToken(s.carryPrincipal, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
-	return carrier(safeErrors(h))
+	return carrier(h)
 }
 
 // chain wraps h in middleware, the first listed running first.

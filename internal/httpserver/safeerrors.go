@@ -3,6 +3,7 @@ package httpserver
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -14,10 +15,19 @@ import (
 // replaced with a fixed text for that status; a JSON-RPC error body keeps
 // its code (and, for an unsupported protocol version, the list of versions
 // the server does speak, which clients need) and loses its message.
-func safeErrors(next http.Handler) http.Handler {
+//
+// The SDK's refusals (wrong method, media type, Accept header, protocol
+// version, unknown session...) are counted in the audit trail's refusal
+// aggregate like every other refusal before the MCP layer.
+func (s *server) safeErrors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e := &errorRewriter{ResponseWriter: w}
 		next.ServeHTTP(e, r)
+		if e.rewriting {
+			st := state(r)
+			st.refusal = "transport_" + strconv.Itoa(e.status)
+			s.Audit.Refusal(st.ip.String(), st.refusal)
+		}
 		e.finish()
 	})
 }
@@ -64,9 +74,9 @@ func (e *errorRewriter) Flush() {
 	if e.rewriting {
 		return
 	}
-	if f, ok := e.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+	// Through the ResponseController, which follows Unwrap: the writer
+	// underneath is the access log's recorder, not the connection.
+	_ = http.NewResponseController(e.ResponseWriter).Flush()
 }
 
 func (e *errorRewriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }

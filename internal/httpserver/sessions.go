@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/example/order-mcp/internal/mcpserver"
 )
 
 // sessionTracker caps the MCP sessions each principal holds in stateful
@@ -34,7 +36,7 @@ func (t *sessionTracker) wrap(next http.Handler, s *server) http.Handler {
 		id := r.Header.Get(sessionHeader)
 		if id == "" && r.Method == http.MethodPost && !t.admit(subject) {
 			w.Header().Set("Retry-After", "60")
-			s.refuse(w, r, http.StatusTooManyRequests, "too_many_sessions", -32029,
+			s.refuse(w, r, http.StatusTooManyRequests, "too_many_sessions", mcpserver.CodeRateLimited,
 				"Too many open sessions for this credential. Close one (DELETE) or wait for one to expire.")
 			return
 		}
