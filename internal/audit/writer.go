@@ -28,12 +28,13 @@ type Writer struct {
 	sealer *Sealer
 	logger *slog.Logger
 
-	mu       sync.Mutex // guards closed and sending on queue
-	closed   bool
-	queue    chan *pending
-	done     chan struct{}
-	refusals *refusals
-	stopTick chan struct{}
+	mu        sync.RWMutex // guards closed; read-held while sending on queue
+	closed    bool
+	closeOnce sync.Once
+	queue     chan *pending
+	done      chan struct{}
+	refusals  *refusals
+	stopTick  chan struct{}
 }
 
 type pending struct {
@@ -69,13 +70,22 @@ func (w *Writer) Write(ctx context.Context, e *store.AuditEntry) error {
 		e.RecordedAt = time.Now()
 	}
 	p := &pending{entry: e, err: make(chan error, 1)}
-	w.mu.Lock()
+	w.mu.RLock()
 	if w.closed {
-		w.mu.Unlock()
+		w.mu.RUnlock()
 		return ErrClosed
 	}
-	w.queue <- p
-	w.mu.Unlock()
+	select {
+	case w.queue <- p: // room in the queue: the record is accepted, whatever ctx says
+	default:
+		select {
+		case w.queue <- p:
+		case <-ctx.Done(): // the queue is full and the caller gives up
+			w.mu.RUnlock()
+			return ctx.Err()
+		}
+	}
+	w.mu.RUnlock()
 	select {
 	case err := <-p.err:
 		return err
@@ -122,22 +132,17 @@ func (w *Writer) loop() {
 
 // Close stops accepting records, flushes aggregated refusals, and waits
 // until every accepted record is committed or ctx ends. Graceful shutdown
-// calls it after the servers have stopped, so no record is lost.
+// calls it after the servers have stopped, so no record is lost. It is safe
+// to call more than once, and concurrently.
 func (w *Writer) Close(ctx context.Context) error {
-	w.mu.Lock()
-	if w.closed {
+	w.closeOnce.Do(func() {
+		close(w.stopTick)
+		w.flushRefusals(ctx, true)
+		w.mu.Lock()
+		w.closed = true
+		close(w.queue)
 		w.mu.Unlock()
-		return nil
-	}
-	close(w.stopTick)
-	w.mu.Unlock()
-
-	w.flushRefusals(ctx, true)
-
-	w.mu.Lock()
-	w.closed = true
-	close(w.queue)
-	w.mu.Unlock()
+	})
 	select {
 	case <-w.done:
 		return nil
