@@ -165,11 +165,12 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 	if c.ResourceURL == "" {
 		c.ResourceURL = defaultResourceURL(c.HTTPAddr, c.TLS())
 	}
-	if len(r.errs) > 0 {
-		return nil, errors.Join(r.errs...)
-	}
+	errs := r.errs
 	if err := c.validate(); err != nil {
-		return nil, err
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...) // every problem at once
 	}
 	return c, nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -59,8 +60,11 @@ func (c *Config) productionSecrets() []error {
 	return errs
 }
 
-// databaseProblems checks DATABASE_URL: no example password, and a remote
-// database only with a password and with its certificate verified.
+// databaseProblems checks DATABASE_URL: no example password, and every
+// remote host it may connect to (the primary and any fallback) only with a
+// password and with its certificate verified. It judges the configuration
+// pgx will actually use, not the text: in a keyword DSN the last sslmode
+// wins, and a multi-host URL has fallbacks.
 func databaseProblems(dsn string) []error {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
@@ -70,16 +74,42 @@ func databaseProblems(dsn string) []error {
 	if cfg.Password != "" && WeakSecret(cfg.Password) {
 		errs = append(errs, fmt.Errorf("DATABASE_URL holds an example or guessable password"))
 	}
-	if isLocalHost(cfg.Host) {
-		return errs
+	type target struct {
+		host     string
+		tls      *tls.Config
+		password string
 	}
-	if cfg.Password == "" && !strings.Contains(dsn, "sslcert") {
+	targets := []target{{cfg.Host, cfg.TLSConfig, cfg.Password}}
+	for _, f := range cfg.Fallbacks {
+		targets = append(targets, target{f.Host, f.TLSConfig, cfg.Password})
+	}
+	var noPassword, unverified bool
+	for _, t := range targets {
+		if isLocalHost(t.host) {
+			continue
+		}
+		if t.password == "" && !strings.Contains(dsn, "sslcert") {
+			noPassword = true
+		}
+		if !verifiesCertificate(t.tls) {
+			unverified = true
+		}
+	}
+	if noPassword {
 		errs = append(errs, fmt.Errorf("DATABASE_URL names a remote database without a password or client certificate"))
 	}
-	if sslMode(dsn) != "verify-full" {
+	if unverified {
 		errs = append(errs, fmt.Errorf("DATABASE_URL names a remote database: set sslmode=verify-full so its certificate is verified"))
 	}
 	return errs
+}
+
+// verifiesCertificate reports whether pgx will verify the server's
+// certificate and name: only sslmode=verify-full gives a TLS config that
+// does not skip verification (verify-ca skips the name check, require and
+// prefer skip everything, disable has no TLS).
+func verifiesCertificate(c *tls.Config) bool {
+	return c != nil && !c.InsecureSkipVerify && c.ServerName != ""
 }
 
 func isLocalHost(host string) bool {
@@ -87,7 +117,8 @@ func isLocalHost(host string) bool {
 }
 
 // sslMode returns the sslmode a connection string asks for ("prefer",
-// pgx's default, when it asks for none).
+// pgx's default, when it asks for none), for the posture line. In a
+// keyword DSN, as in pgx, the last one wins.
 func sslMode(dsn string) string {
 	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		if m := u.Query().Get("sslmode"); m != "" {
@@ -95,12 +126,13 @@ func sslMode(dsn string) string {
 		}
 		return "prefer"
 	}
+	mode := "prefer"
 	for _, field := range strings.Fields(dsn) {
 		if v, ok := strings.CutPrefix(field, "sslmode="); ok {
-			return strings.Trim(v, "'")
+			mode = strings.Trim(v, "'")
 		}
 	}
-	return "prefer"
+	return mode
 }
 
 func distinctBytes(b []byte) int {

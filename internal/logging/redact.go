@@ -48,14 +48,14 @@ var (
 	bearerRE   = regexp.MustCompile(`(?i)(bearer\s+)[^\s",]+`)
 	emailRE    = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
 	phoneRE    = regexp.MustCompile(`\+[0-9][0-9 ().-]{6,}[0-9]`)
-	urlPassRE  = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@`)
-	passwordRE = regexp.MustCompile(`(?i)(password=)[^\s&]+`)
+	urlPassRE  = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@`)
+	passwordRE = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)`)
 )
 
 // RedactString masks every value pattern in s. The API key's public id is
 // kept, because operators need it to find the key; its secret is not.
 func RedactString(s string) string {
-	if !strings.ContainsAny(s, "@+_.=:") && !strings.Contains(s, "earer") {
+	if !strings.ContainsAny(s, "@+_.=:") && !containsFold(s, "bearer") {
 		return s // fast path: none of the patterns can match
 	}
 	s = apiKeyRE.ReplaceAllString(s, "osmcp_${1}_"+Redacted)
@@ -72,6 +72,17 @@ func RedactString(s string) string {
 	s = emailRE.ReplaceAllString(s, "[REDACTED_EMAIL]")
 	s = phoneRE.ReplaceAllString(s, "[REDACTED_PHONE]")
 	return s
+}
+
+// containsFold reports whether s contains sub, ignoring ASCII case, without
+// allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // apiKeyMasked reports whether m is an already masked key ("osmcp_<id>_"
@@ -102,10 +113,15 @@ func redactAttr(a slog.Attr) slog.Attr {
 		}
 		return slog.Group(a.Key, red...)
 	case slog.KindAny:
-		// Structs, maps, errors: their JSON form could carry anything, so
-		// they are logged as redacted text.
+		// Structs, maps, errors: their fields could carry anything. An
+		// error is logged as redacted text; anything else as its JSON form
+		// with the same key-by-key masking as tool arguments, or, if it
+		// has none, as redacted text.
 		if err, ok := v.Any().(error); ok {
 			return slog.String(a.Key, RedactString(err.Error()))
+		}
+		if b, err := json.Marshal(v.Any()); err == nil {
+			return slog.String(a.Key, RedactJSON(b))
 		}
 		return slog.String(a.Key, RedactString(fmt.Sprintf("%+v", v.Any())))
 	default:
