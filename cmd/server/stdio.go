@@ -41,7 +41,9 @@ func stdio(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdin i
 	logger.Info("serving MCP over stdio", slog.String("principal", p.Subject), slog.Any("scopes", p.Scopes))
 
 	// The line cap is the HTTP body cap: the same bound on every transport.
-	transport := &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}, MaxLineLength: int(cfg.MaxBodyBytes)}
+	// SafeWriter gives the SDK's own error answers fixed texts.
+	transport := &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: mcpserver.SafeWriter(nopWriteCloser{stdout}),
+		MaxLineLength: int(cfg.MaxBodyBytes)}
 	err = c.mcp.Run(mcpserver.WithCredential(ctx, "stdio", cfg.APIKey), transport)
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("stdio session: %w", err)

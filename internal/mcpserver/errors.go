@@ -63,14 +63,14 @@ func publicRPCError(log *slog.Logger, ctx context.Context, err error) error {
 		case CodeUnauthenticated, CodeForbidden, CodeRateLimited:
 			return rpcErr // ours: fixed texts
 		case jsonrpc.CodeInvalidParams:
-			return &jsonrpc.Error{Code: rpcErr.Code, Message: "Invalid parameters."}
+			return &jsonrpc.Error{Code: rpcErr.Code, Message: msgInvalidParams}
 		case jsonrpc.CodeMethodNotFound:
-			return &jsonrpc.Error{Code: rpcErr.Code, Message: "Method not available on this server."}
+			return &jsonrpc.Error{Code: rpcErr.Code, Message: msgMethodNotHere}
 		}
 	}
 	corr := correlationID()
 	log.LogAttrs(ctx, slog.LevelError, "request failed", slog.String("error_reference", corr), slog.String("error", err.Error()))
-	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "Internal error, reference " + corr + ". Please try again later."}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: msgInternalPrefix + corr + ". Please try again later."}
 }
 
 // chargedExtraKey marks a request whose tool call the HTTP layer already

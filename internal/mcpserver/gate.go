@@ -69,10 +69,12 @@ type gate struct {
 // JSON-RPC error codes for refusals. MCP defines none; these sit in the
 // implementation-defined server-error range and are documented in the
 // README.
+// (The go-sdk gives meanings of its own to -32001..-32005, -32020..-32022
+// and -32042, and matches errors by code: those are avoided.)
 const (
-	CodeUnauthenticated = -32001
-	CodeForbidden       = -32003
 	CodeRateLimited     = -32029
+	CodeUnauthenticated = -32030
+	CodeForbidden       = -32031
 )
 
 func (g *gate) middleware(next mcp.MethodHandler) mcp.MethodHandler {
@@ -88,7 +90,7 @@ func (g *gate) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		default:
 			// Only what this server offers is reachable: no resources,
 			// prompts, completions or logging.
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "Method not available on this server."}
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: msgMethodNotHere}
 		}
 	}
 }
@@ -182,8 +184,7 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 	if !known {
 		call.Decide(false, "unknown tool")
 		outcome = "unknown_tool"
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams,
-			Message: "Unknown tool. Call tools/list to see the tools this credential may use."}
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msgUnknownTool}
 	}
 
 	// Step 3.

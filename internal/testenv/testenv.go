@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -146,13 +147,17 @@ func (e *Env) Key(t testing.TB, customerID string, scopes ...string) (key, keyID
 	return dbtest.MintKey(t, e.Owner, dbtest.KeyOptions{Scopes: scopes, CustomerID: customerID})
 }
 
-// Connect opens an MCP client session over in-memory transports, with the
-// server running as key, exactly as stdio does: the key is re-checked on
-// every call. version "" means the client's default.
+// Connect opens an MCP client session in memory, with the server side built
+// exactly as `server stdio` builds it (an IOTransport whose output goes
+// through mcpserver.SafeWriter, and the key re-checked on every call), over
+// a net.Pipe instead of stdin and stdout. version "" means the client's
+// default.
 func (e *Env) Connect(t testing.TB, key, version string) *mcp.ClientSession {
 	t.Helper()
 	ctx := context.Background()
-	ct, st := mcp.NewInMemoryTransports()
+	clientEnd, serverEnd := net.Pipe()
+	ct := &mcp.IOTransport{Reader: clientEnd, Writer: clientEnd}
+	st := &mcp.IOTransport{Reader: serverEnd, Writer: mcpserver.SafeWriter(serverEnd)}
 	ss, err := e.MCP.Connect(mcpserver.WithCredential(ctx, "stdio", key), st, nil)
 	if err != nil {
 		t.Fatal(err)

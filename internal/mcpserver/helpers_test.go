@@ -1,0 +1,408 @@
+package mcpserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/example/order-mcp/internal/dbtest"
+	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/testenv"
+)
+
+var dsn string
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Main(m, &dsn)) }
+
+// The tests of this package share one database. They do not run in
+// parallel: several count the audit rows a call adds after the head they
+// found. Each test works on demo customers of its own, so that one test's
+// cancellations never change another's data:
+//
+//	customers[0]: audit records of every outcome
+//	customers[1]: cancel_order and its record in one transaction
+//	customers[2], customers[3]: tenant isolation
+//	customers[4]: scopes, staff masking
+//	customers[5]: panics, error mapping, fail-closed audit
+
+var customers = store.DemoCustomers()
+
+// noLockout keeps the invalid-input and not-found throttles out of tests
+// that make such calls on purpose; they have tests of their own.
+var noLockout = func() security.LockoutPolicy {
+	p := security.DefaultLockoutPolicy
+	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
+	return p
+}()
+
+// internalErrorText is the whole of what a client may see when something
+// unexpected fails.
+var internalErrorText = regexp.MustCompile(`^Internal error, reference ([a-z2-7]{13})\. Please try again later\.$`)
+
+// auditChainLock is the store's advisory lock for audit appends
+// (store.auditLockKey, "ordmcpau").
+const auditChainLock int64 = 0x6f72646d63706175
+
+// callTool calls a tool and returns the result or the JSON-RPC error.
+func callTool(cs *mcp.ClientSession, name string, args any) (*mcp.CallToolResult, error) {
+	return cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: args})
+}
+
+// call calls a tool and fails the test on a protocol error.
+func call(t *testing.T, cs *mcp.ClientSession, name string, args any) *mcp.CallToolResult {
+	t.Helper()
+	res, err := callTool(cs, name, args)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return res
+}
+
+// text is the first text content of a result.
+func text(res *mcp.CallToolResult) string {
+	if res == nil {
+		return ""
+	}
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			return tc.Text
+		}
+	}
+	return ""
+}
+
+// output is everything a result carries, as one string.
+func output(res *mcp.CallToolResult) string {
+	if res == nil {
+		return ""
+	}
+	b, _ := json.Marshal(res)
+	return string(b)
+}
+
+// decode reads a result's structured content.
+func decode[T any](t *testing.T, res *mcp.CallToolResult) T {
+	t.Helper()
+	if res.IsError {
+		t.Fatalf("tool error: %s", text(res))
+	}
+	var out T
+	b, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// rpcError returns err as a JSON-RPC error, failing the test if it is not one.
+func rpcError(t *testing.T, err error) *jsonrpc.Error {
+	t.Helper()
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) {
+		t.Fatalf("want a JSON-RPC error, got %T %v", err, err)
+	}
+	return we
+}
+
+// internalReference checks res is exactly the fixed internal error and
+// returns its reference.
+func internalReference(t *testing.T, res *mcp.CallToolResult) string {
+	t.Helper()
+	m := internalErrorText.FindStringSubmatch(text(res))
+	if res == nil || !res.IsError || m == nil || len(res.Content) != 1 || res.StructuredContent != nil {
+		t.Fatalf("want only the fixed internal error, got %s", output(res))
+	}
+	return m[1]
+}
+
+type orderStatus struct {
+	OrderID     string `json:"order_id"`
+	Status      string `json:"status"`
+	CancelledAt string `json:"cancelled_at"`
+	Customer    struct {
+		Name, Email, Phone, Location string
+	} `json:"customer"`
+}
+
+type orderList struct {
+	CustomerID string `json:"customer_id"`
+	Orders     []struct {
+		OrderID string `json:"order_id"`
+		Status  string `json:"status"`
+	} `json:"orders"`
+}
+
+type cancelResult struct {
+	OrderID          string `json:"order_id"`
+	Status           string `json:"status"`
+	AlreadyCancelled bool   `json:"already_cancelled"`
+}
+
+// ordersOf returns a customer's order ids with the given statuses (all
+// when none are given), as the owner.
+func ordersOf(t *testing.T, env *testenv.Env, customerID string, statuses ...string) []string {
+	t.Helper()
+	if len(statuses) == 0 {
+		statuses = store.Statuses
+	}
+	ids, err := env.OwnerQueryStrings(t,
+		"SELECT id FROM orders WHERE customer_id = $1 AND status = ANY($2) ORDER BY id", customerID, statuses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) == 0 {
+		t.Fatalf("customer %s has no order in %v", customerID, statuses)
+	}
+	return ids
+}
+
+// orderState is what a cancellation changes, read as the owner.
+func orderState(t *testing.T, env *testenv.Env, id string) string {
+	t.Helper()
+	rows, err := env.OwnerQueryStrings(t, `SELECT status || '|' || coalesce(cancelled_at::text, '-') || '|' || updated_at::text
+		|| '|' || (SELECT count(*) FROM order_events e WHERE e.order_id = o.id)::text FROM orders o WHERE id = $1`, id)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("order %s: %v %v", id, rows, err)
+	}
+	return rows[0]
+}
+
+// auditRow is one audit_log row as the owner reads it, with the id of the
+// transaction that wrote it.
+type auditRow struct {
+	Seq           int64
+	Kind          string
+	Principal     string
+	CredentialID  string
+	Transport     string
+	Action        string
+	ObjectIDs     []string
+	Decision      string
+	Outcome       string
+	Reason        string
+	CorrelationID string
+	Arguments     string
+	Xmin          string
+}
+
+func ownerConn(t *testing.T, env *testenv.Env) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), env.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+// auditHead is the seq of the newest audit row.
+func auditHead(t *testing.T, env *testenv.Env) int64 {
+	t.Helper()
+	var seq int64
+	if err := ownerConn(t, env).QueryRow(context.Background(),
+		"SELECT coalesce(max(seq), 0) FROM audit_log").Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+// toolCallRecords returns the tool-call rows after seq. Refusal rows (the
+// HTTP layer's aggregated counters, flushed in the background) are left
+// out.
+func toolCallRecords(t *testing.T, env *testenv.Env, after int64) []auditRow {
+	t.Helper()
+	rows, err := ownerConn(t, env).Query(context.Background(), `
+		SELECT seq, kind, principal, credential_id, transport, action, object_ids, decision, outcome,
+		       reason, correlation_id, arguments, xmin::text
+		  FROM audit_log WHERE seq > $1 AND kind = 'tool_call' ORDER BY seq`, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (auditRow, error) {
+		var a auditRow
+		err := r.Scan(&a.Seq, &a.Kind, &a.Principal, &a.CredentialID, &a.Transport, &a.Action, &a.ObjectIDs,
+			&a.Decision, &a.Outcome, &a.Reason, &a.CorrelationID, &a.Arguments, &a.Xmin)
+		return a, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// oneRecord returns the single tool-call record written after seq.
+func oneRecord(t *testing.T, env *testenv.Env, after int64) auditRow {
+	t.Helper()
+	rows := toolCallRecords(t, env, after)
+	if len(rows) != 1 {
+		t.Fatalf("%d audit records for one call, want exactly 1: %+v", len(rows), rows)
+	}
+	return rows[0]
+}
+
+// logLines returns the captured JSON log lines.
+func logLines(t *testing.T, env *testenv.Env) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for line := range strings.SplitSeq(env.Logs.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// logged returns the log lines with message msg that carry ref as their
+// correlation id or error reference.
+func logged(t *testing.T, env *testenv.Env, msg, ref string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range logLines(t, env) {
+		if l["msg"] == msg && (l["correlation_id"] == ref || l["error_reference"] == ref) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// noSecrets fails if any secret appears in the given outputs or in the log.
+func noSecrets(t *testing.T, env *testenv.Env, secrets []string, outputs ...string) {
+	t.Helper()
+	logs := env.Logs.String()
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		for i, out := range outputs {
+			if strings.Contains(out, s) {
+				t.Fatalf("output %d contains secret %q: %s", i, s, out)
+			}
+		}
+		if strings.Contains(logs, s) {
+			t.Fatalf("log contains secret %q", s)
+		}
+	}
+}
+
+// noLeak fails if a client-visible text carries anything of the internals.
+func noLeak(t *testing.T, what string, forbidden ...string) {
+	t.Helper()
+	lower := strings.ToLower(what)
+	for _, f := range append(forbidden, "select ", " from ", "sqlstate", "postgres", ".go", "goroutine",
+		"panic", "/home", "/srv", "runtime", "stack") {
+		if strings.Contains(lower, strings.ToLower(f)) {
+			t.Fatalf("client-visible text leaks %q: %q", f, what)
+		}
+	}
+}
+
+// holdChainLock takes the audit chain lock from an owner session so that
+// every append blocks until release.
+func holdChainLock(t *testing.T, env *testenv.Env) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn := ownerConn(t, env)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", auditChainLock); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", auditChainLock); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// waitForChainLockWaiter returns once an append waits for the chain lock.
+func waitForChainLockWaiter(t *testing.T, env *testenv.Env) {
+	t.Helper()
+	conn := ownerConn(t, env)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+			 WHERE locktype = 'advisory' AND NOT granted
+			   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+	}
+	t.Fatal("no audit append ever waited for the chain lock")
+}
+
+// revokeAuditInsert makes the database refuse the server's audit appends,
+// as a broken grant or a full disk would, until the test ends.
+func revokeAuditInsert(t *testing.T, env *testenv.Env) {
+	t.Helper()
+	env.OwnerExec(t, "REVOKE INSERT ON audit_log FROM "+store.AppRole)
+	t.Cleanup(func() { env.OwnerExec(t, "GRANT INSERT ON audit_log TO "+store.AppRole) })
+}
+
+// restoreOrders puts the given orders back as they are now when the test
+// ends (status, cancellation, timeline), so that tests which cancel
+// orders can run again on the same database (go test -count=N).
+func restoreOrders(t *testing.T, env *testenv.Env, ids ...string) {
+	t.Helper()
+	ctx := context.Background()
+	type saved struct {
+		status, reason *string
+		cancelledAt    *time.Time
+		updatedAt      time.Time
+	}
+	conn := ownerConn(t, env)
+	var since time.Time
+	if err := conn.QueryRow(ctx, "SELECT now()").Scan(&since); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]saved{}
+	for _, id := range ids {
+		var s saved
+		if err := conn.QueryRow(ctx, "SELECT status, cancel_reason, cancelled_at, updated_at FROM orders WHERE id = $1", id).
+			Scan(&s.status, &s.reason, &s.cancelledAt, &s.updatedAt); err != nil {
+			t.Fatal(err)
+		}
+		before[id] = s
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, env.DSN)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		for id, s := range before {
+			if _, err := conn.Exec(ctx, "UPDATE orders SET status = $2, cancel_reason = $3, cancelled_at = $4, updated_at = $5 WHERE id = $1",
+				id, s.status, s.reason, s.cancelledAt, s.updatedAt); err != nil {
+				t.Error(err)
+			}
+			if _, err := conn.Exec(ctx, "DELETE FROM order_events WHERE order_id = $1 AND status = 'cancelled' AND occurred_at >= $2",
+				id, since); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}

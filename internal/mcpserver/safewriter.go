@@ -1,0 +1,113 @@
+package mcpserver
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// SafeWriter wraps the output of a stdio transport (one JSON-RPC message
+// per line) so that error responses the SDK writes on its own carry fixed
+// texts. Requests that fail before the gate sees them (an unknown method,
+// params that do not decode) are answered by the SDK with messages that
+// quote the request (`method not found: "<name>"`, `invalid params:
+// unmarshaling "<raw params>"`); over HTTP the same answers are rewritten
+// by the HTTP layer, and this does it for stdio. Messages this package
+// wrote itself, and our own refusal codes, pass unchanged.
+func SafeWriter(w io.WriteCloser) io.WriteCloser { return &safeWriter{w: w} }
+
+type safeWriter struct {
+	mu  sync.Mutex
+	w   io.WriteCloser
+	buf []byte
+}
+
+func (s *safeWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = append(s.buf, p...)
+	for {
+		i := bytes.IndexByte(s.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := s.buf[:i+1]
+		if _, err := s.w.Write(safeLine(line)); err != nil {
+			return 0, err
+		}
+		s.buf = s.buf[i+1:]
+	}
+}
+
+func (s *safeWriter) Close() error { return s.w.Close() }
+
+// safeLine rewrites one outgoing line if it is an error response.
+func safeLine(line []byte) []byte {
+	if !bytes.Contains(line, []byte(`"error"`)) {
+		return line // the common case: results and requests pass untouched
+	}
+	msg, err := jsonrpc.DecodeMessage(bytes.TrimSpace(line))
+	if err != nil {
+		return line
+	}
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok || resp.Error == nil {
+		return line
+	}
+	safe := *resp
+	safe.Error = publicWireError(resp.Error)
+	out, err := jsonrpc.EncodeMessage(&safe)
+	if err != nil {
+		return line
+	}
+	return append(out, '\n')
+}
+
+// Fixed texts of the errors this package writes itself.
+const (
+	msgUnknownTool     = "Unknown tool. Call tools/list to see the tools this credential may use."
+	msgMethodNotHere   = "Method not available on this server."
+	msgInvalidParams   = "Invalid parameters."
+	msgInternalPrefix  = "Internal error, reference "
+	unsupportedVersion = -32022 // the SDK's CodeUnsupportedProtocolVersion
+)
+
+// publicWireError returns err as a wire error whose message is safe to
+// send: ours unchanged, anyone else's replaced by a fixed text for its code.
+func publicWireError(err error) *jsonrpc.Error {
+	we := &jsonrpc.Error{Message: err.Error()}
+	var wrapped *jsonrpc.Error
+	if errors.As(err, &wrapped) {
+		we.Code, we.Data = wrapped.Code, wrapped.Data
+	}
+	switch {
+	case we.Code == CodeUnauthenticated || we.Code == CodeForbidden || we.Code == CodeRateLimited:
+		return we // ours: fixed texts
+	case we.Message == msgUnknownTool || we.Message == msgMethodNotHere || we.Message == msgInvalidParams:
+		return we
+	case we.Code == jsonrpc.CodeInternalError && strings.HasPrefix(we.Message, msgInternalPrefix):
+		return we
+	}
+	out := &jsonrpc.Error{Code: we.Code}
+	switch we.Code {
+	case jsonrpc.CodeParseError:
+		out.Message = "Parse error: send one JSON-RPC message per line."
+	case jsonrpc.CodeInvalidRequest:
+		out.Message = "Invalid request."
+	case jsonrpc.CodeMethodNotFound:
+		out.Message = "Method not found."
+	case jsonrpc.CodeInvalidParams:
+		out.Message = msgInvalidParams
+	case jsonrpc.CodeInternalError:
+		out.Message = "Internal error."
+	case unsupportedVersion:
+		out.Message, out.Data = "Unsupported protocol version.", we.Data // the versions we speak: clients need them
+	default:
+		out.Message = "Request failed."
+	}
+	return out
+}
