@@ -7,16 +7,19 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/example/order-mcp/internal/dbtest"
@@ -151,6 +154,37 @@ func TestEndToEnd(t *testing.T) {
 		checkLogs(t, stderr.String(), stdioKey)
 	})
 
+	t.Run("AdminActionsAreAuditedAndTheChainVerifies", func(t *testing.T) {
+		owner := dbtest.Owner(t, dsn)
+		var actions []string
+		err := owner.ReadAudit(context.Background(), func(e *store.AuditEntry) error {
+			if e.Kind == "admin" {
+				actions = append(actions, e.Action)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"migrate", "seed", "keys create", "keys revoke"} {
+			if !slices.Contains(actions, want) {
+				t.Errorf("no audit record for %q (have %v)", want, actions)
+			}
+		}
+		if out := cli(t, env, "audit", "verify"); !strings.Contains(out, "audit trail intact") {
+			t.Fatalf("audit verify printed %q", out)
+		}
+		// The same chain under another key does not verify: the key is
+		// what makes the chain evidence.
+		cmd := exec.Command(serverBinary(t), "audit", "verify")
+		other := make([]byte, 48)
+		_, _ = rand.Read(other)
+		cmd.Env = append(prodEnv(), "AUDIT_HMAC_KEY="+base64.StdEncoding.EncodeToString(other))
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "audit trail broken at seq 1") {
+			t.Fatalf("verify under another key: %v %s", err, out)
+		}
+	})
+
 	t.Run("StdioRefusesToStartWithABadKey", func(t *testing.T) {
 		cmd := exec.Command(serverBinary(t), "stdio")
 		cmd.Env = prodEnv("MCP_API_KEY=osmcp_aaaaaaaaaaaa_" + strings.Repeat("b", 52))
@@ -163,6 +197,33 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("unclear or leaking message: %q", msg)
 		}
 	})
+}
+
+// TestServeRefusesToExposeAServerNobodyCanUse: on a non-loopback address,
+// with no active API key and no OAuth issuer, serve does not start.
+func TestServeRefusesToExposeAServerNobodyCanUse(t *testing.T) {
+	ctx := context.Background()
+	admin := dbtest.AdminURL()
+	name := fmt.Sprintf("test_nokeys_%d", time.Now().UnixNano())
+	owner, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	if _, err := owner.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = owner.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	empty := dbtest.WithDatabase(admin, name)
+	env := append(prodEnv(), "DATABASE_URL="+empty, "MCP_HTTP_ADDR=0.0.0.0:0", "MCP_TLS_TERMINATED_BY_PROXY=true")
+	cli(t, env, "migrate")
+
+	cmd := exec.Command(serverBinary(t), "serve")
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(lastLine(string(out)), "authentication is not configured") {
+		t.Fatalf("serve with no way to authenticate: %v\n%s", err, out)
+	}
 }
 
 // startServe runs `server serve` on a free loopback port and returns the

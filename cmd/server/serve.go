@@ -12,6 +12,26 @@ import (
 	"github.com/example/order-mcp/internal/httpserver"
 )
 
+// checkCanAuthenticate refuses to expose the server beyond this machine
+// when nobody could authenticate: no active API key and no OAuth issuer.
+// (No request is ever served unauthenticated; this catches a deployment
+// that forgot its credentials before it is reachable.)
+func checkCanAuthenticate(ctx context.Context, cfg *config.Config, c *components) error {
+	host, _, _ := net.SplitHostPort(cfg.HTTPAddr)
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) || cfg.OAuth() {
+		return nil
+	}
+	active, err := c.db.HasActiveAPIKey(ctx)
+	if err != nil {
+		return fmt.Errorf("checking for API keys: %w", err)
+	}
+	if !active {
+		return fmt.Errorf("refusing to serve on %s: authentication is not configured "+
+			"(no active API key and no MCP_OAUTH_ISSUER); mint a key with `server keys create`", cfg.HTTPAddr)
+	}
+	return nil
+}
+
 func loopbackAddr(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
@@ -29,6 +49,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		return err
 	}
 	defer closeAll()
+	if err := checkCanAuthenticate(ctx, cfg, c); err != nil {
+		return err
+	}
 
 	handler := httpserver.New(httpserver.Deps{
 		Config: httpserver.Config{

@@ -112,3 +112,13 @@ func (s *Store) RevokeAPIKey(ctx context.Context, keyID string) error {
 	}
 	return nil
 }
+
+const apiKeysActiveSQL = `-- name: api_keys_active
+SELECT api_keys_active()`
+
+// HasActiveAPIKey reports whether any key is neither revoked nor expired.
+func (s *Store) HasActiveAPIKey(ctx context.Context) (bool, error) {
+	var active bool
+	err := s.pool.QueryRow(ctx, apiKeysActiveSQL).Scan(&active)
+	return active, translate("api keys active", err)
+}

@@ -1,0 +1,110 @@
+package mcpserver_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/ulule/limiter/v3"
+
+	"github.com/example/order-mcp/internal/mcpserver"
+	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/testenv"
+)
+
+// TestLimitsHoldOverStdio floods the tools over the stdio code path, where
+// no HTTP layer charges the calls: the MCP layer must. Each limit refuses
+// with a JSON-RPC error carrying the rate-limit code and a retry hint, and
+// other callers are unaffected.
+func TestLimitsHoldOverStdio(t *testing.T) {
+	ctx := context.Background()
+	rate := func(n int64) limiter.Rate { return limiter.Rate{Period: time.Hour, Limit: n} }
+	limits := testenv.GenerousLimits()
+	limits.PerPrincipal = rate(3)
+	limits.CancelPerPrincipal = rate(1)
+	env := testenv.New(t, dsn, testenv.Options{Limits: &limits})
+	customer := store.DemoCustomers()[5].ID
+	key, keyID := env.Key(t, customer, security.ScopeRead, security.ScopeCancel)
+	other, _ := env.Key(t, customer, security.ScopeRead)
+	cs := env.Connect(t, key, "")
+
+	refused := func(t *testing.T, err error) {
+		t.Helper()
+		var rpcErr *jsonrpc.Error
+		if !errors.As(err, &rpcErr) || rpcErr.Code != mcpserver.CodeRateLimited ||
+			!strings.Contains(rpcErr.Message, "Retry in") {
+			t.Fatalf("want a rate-limit error, got %v", err)
+		}
+	}
+	call := func(cs *mcp.ClientSession, name string, args map[string]any) error {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+		return err
+	}
+
+	t.Run("CancelBudgetRunsOutFirst", func(t *testing.T) {
+		if err := call(cs, "cancel_order", map[string]any{"order_id": "ord_0000000000000000"}); err != nil {
+			t.Fatalf("first cancel: %v", err) // a tool error (not found), not a refusal
+		}
+		refused(t, call(cs, "cancel_order", map[string]any{"order_id": "ord_0000000000000000"}))
+	})
+	t.Run("ToolCallsPerPrincipalAreCounted", func(t *testing.T) {
+		// Two calls above count; tools/list does not.
+		for range 3 {
+			if _, err := cs.ListTools(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := call(cs, "list_recent_orders", map[string]any{}); err != nil {
+			t.Fatalf("third call: %v", err)
+		}
+		refused(t, call(cs, "list_recent_orders", map[string]any{}))
+	})
+	t.Run("OtherCallersAreUnaffected", func(t *testing.T) {
+		if err := call(env.Connect(t, other, ""), "list_recent_orders", map[string]any{}); err != nil {
+			t.Fatalf("another key was throttled: %v", err)
+		}
+	})
+	t.Run("RefusalsAreAudited", func(t *testing.T) {
+		rows, err := env.OwnerQueryStrings(t, `SELECT action FROM audit_log
+			WHERE kind = 'tool_call' AND outcome = 'rate_limited' AND credential_id = $1 ORDER BY seq`, keyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 2 || rows[0] != "cancel_order" || rows[1] != "list_recent_orders" {
+			t.Fatalf("rate-limited records: %v", rows)
+		}
+	})
+}
+
+// TestRepeatedInvalidArgumentsLockTheCallerOut: a caller that keeps sending
+// malformed arguments over stdio is locked out like a failing login, and
+// the lock is lifted for nobody else.
+func TestRepeatedInvalidArgumentsLockTheCallerOut(t *testing.T) {
+	ctx := context.Background()
+	policy := security.DefaultLockoutPolicy
+	policy.AddressThreshold = 3
+	env := testenv.New(t, dsn, testenv.Options{Lockout: &policy})
+	customer := store.DemoCustomers()[5].ID
+	key, _ := env.Key(t, customer, security.ScopeRead)
+	other, _ := env.Key(t, customer, security.ScopeRead)
+	cs := env.Connect(t, key, "")
+	for i := range 3 {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_order_status", Arguments: map[string]any{"order_id": "nope"}})
+		if err != nil || !res.IsError {
+			t.Fatalf("invalid call %d: %v", i, err)
+		}
+	}
+	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "list_recent_orders", Arguments: map[string]any{}})
+	var rpcErr *jsonrpc.Error
+	if !errors.As(err, &rpcErr) || rpcErr.Code != mcpserver.CodeRateLimited {
+		t.Fatalf("after repeated invalid calls a valid call was not refused: %v", err)
+	}
+	if _, err := env.Connect(t, other, "").CallTool(ctx, &mcp.CallToolParams{Name: "list_recent_orders", Arguments: map[string]any{}}); err != nil {
+		t.Fatalf("another key was locked out: %v", err)
+	}
+}
