@@ -33,11 +33,6 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Main(m, &dsn)) }
 // None of them runs in parallel; each starts from an empty trail
 // (freshTrail) or measures from the head it found.
 
-// auditChainLock is the advisory lock key the store takes for every append
-// (store.auditLockKey, "ordmcpau"). Tests hold it from an owner connection
-// to stall the committer deterministically.
-const auditChainLock int64 = 0x6f72646d63706175
-
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func sealer(t *testing.T) *audit.Sealer {
@@ -126,50 +121,6 @@ func correlationIDs(t *testing.T, after int64) []string {
 	return ids
 }
 
-// holdChainLock takes the store's audit chain lock from an owner session,
-// so every append blocks until release is called. release is also
-// registered as cleanup and may be called more than once.
-func holdChainLock(t *testing.T) (release func()) {
-	t.Helper()
-	ctx := context.Background()
-	conn := ownerConn(t)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", auditChainLock); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", auditChainLock); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	t.Cleanup(release)
-	return release
-}
-
-// waitForChainLockWaiter returns once an append is blocked on the chain
-// lock, i.e. the committer has a batch in flight.
-func waitForChainLockWaiter(t *testing.T) {
-	t.Helper()
-	conn := ownerConn(t)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		var n int
-		if err := conn.QueryRow(context.Background(),
-			`SELECT count(*) FROM pg_locks
-			  WHERE locktype = 'advisory' AND NOT granted
-			    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatal("no append ever waited for the chain lock")
-}
-
 // TestGroupCommit writes many records at once and checks they share
 // commits: every Write returns nil only after its row is durable, the rows
 // have contiguous seqs, and far fewer transactions than records ran.
@@ -190,7 +141,7 @@ func TestGroupCommit(t *testing.T) {
 	// Stall the committer on its first batch so that the others queue up
 	// behind it, as they would under load; without the stall the test
 	// would depend on scheduling.
-	release := holdChainLock(t)
+	release := testenv.HoldAuditChainLock(t, dsn)
 	var (
 		wg      sync.WaitGroup
 		entered atomic.Int64
@@ -204,7 +155,7 @@ func TestGroupCommit(t *testing.T) {
 			errs[i] = w.Write(context.Background(), entries[i])
 		})
 	}
-	waitForChainLockWaiter(t)
+	testenv.WaitForAuditChainWaiter(t, dsn)
 	for entered.Load() < n {
 		time.Sleep(time.Millisecond)
 	}
@@ -492,7 +443,7 @@ func TestCloseDrains(t *testing.T) {
 
 	// The committer is stalled, so nothing accepted below can be committed
 	// before Close is called.
-	release := holdChainLock(t)
+	release := testenv.HoldAuditChainLock(t, dsn)
 
 	// Callers that give up at once: their records are accepted (queued),
 	// and only the writer's drain can commit them.
@@ -522,7 +473,7 @@ func TestCloseDrains(t *testing.T) {
 		wg.Go(func() { write(gaveUp, fmt.Sprintf("drain-early-%03d", i)) })
 	}
 	wg.Wait()
-	waitForChainLockWaiter(t)
+	testenv.WaitForAuditChainWaiter(t, dsn)
 
 	closed := make(chan error, 1)
 	go func() {

@@ -255,15 +255,15 @@ func TestCustomerCannotReachAnotherCustomersOrders(t *testing.T) {
 				t.Run("OtherCustomersOrderLooksNonexistent", func(t *testing.T) {
 					for _, id := range bobOrders {
 						res, out := call(t, cs, "get_order_status", map[string]any{"order_id": id})
-						if !res.IsError || authzText(res) != authzText(nonexistent) || res.StructuredContent != nil {
-							t.Fatalf("another customer's order %s: %s; a nonexistent one: %q", id, out, authzText(nonexistent))
+						if !res.IsError || testenv.Text(res) != testenv.Text(nonexistent) || res.StructuredContent != nil {
+							t.Fatalf("another customer's order %s: %s; a nonexistent one: %q", id, out, testenv.Text(nonexistent))
 						}
 						noBobData(t, out)
 					}
 				})
 				t.Run("OtherCustomersOrderCannotBeCancelled", func(t *testing.T) {
 					res, out := call(t, cs, "cancel_order", map[string]any{"order_id": bobPending[0]})
-					if !res.IsError || authzText(res) != authzText(nonexistent) {
+					if !res.IsError || testenv.Text(res) != testenv.Text(nonexistent) {
 						t.Fatalf("cancel of another customer's order: %s", out)
 					}
 					authzNotCancelled(t, env.Env, bobPending[0])
@@ -272,8 +272,8 @@ func TestCustomerCannotReachAnotherCustomersOrders(t *testing.T) {
 					unknown, _ := call(t, cs, "list_recent_orders", map[string]any{"customer_id": authzID("cus")})
 					for _, other := range []string{bob.ID, bobCopy} {
 						res, out := call(t, cs, "list_recent_orders", map[string]any{"customer_id": other})
-						if !res.IsError || res.StructuredContent != nil || authzText(res) != authzText(unknown) || !strings.Contains(authzText(res), "Not allowed") {
-							t.Fatalf("listing another customer: %s; an unknown one: %q", out, authzText(unknown))
+						if !res.IsError || res.StructuredContent != nil || testenv.Text(res) != testenv.Text(unknown) || !strings.Contains(testenv.Text(res), "Not allowed") {
+							t.Fatalf("listing another customer: %s; an unknown one: %q", out, testenv.Text(unknown))
 						}
 						noBobData(t, out)
 					}
@@ -322,7 +322,7 @@ func TestOAuthCallersEndToEnd(t *testing.T) {
 			}
 			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "list_recent_orders", Arguments: map[string]any{}})
 			if err != nil || res.IsError {
-				t.Fatalf("list: %v %s", err, authzText(res))
+				t.Fatalf("list: %v %s", err, testenv.Text(res))
 			}
 			out := authzResultJSON(t, res)
 			outputs = append(outputs, out)
@@ -334,7 +334,7 @@ func TestOAuthCallersEndToEnd(t *testing.T) {
 			res, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "cancel_order",
 				Arguments: map[string]any{"order_id": orders[i], "reason": "ordered_by_mistake"}})
 			if err != nil || res.IsError {
-				t.Fatalf("cancel: %v %s", err, authzText(res))
+				t.Fatalf("cancel: %v %s", err, testenv.Text(res))
 			}
 			if st := authzOrderState(t, env.Env, orders[i]); !strings.HasPrefix(st, "cancelled|") {
 				t.Fatalf("order %s", st)
@@ -349,7 +349,7 @@ func TestOAuthCallersEndToEnd(t *testing.T) {
 				res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "get_order_status",
 					Arguments: map[string]any{"order_id": id}})
 				if err != nil || res.IsError {
-					t.Fatalf("staff read of %s: %v %s", id, err, authzText(res))
+					t.Fatalf("staff read of %s: %v %s", id, err, testenv.Text(res))
 				}
 				out := authzResultJSON(t, res)
 				outputs = append(outputs, out)

@@ -122,7 +122,7 @@ func TestStatefulSessions(t *testing.T) {
 		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "get_order_status",
 			Arguments: map[string]any{"order_id": ordersA[0]}})
 		if err != nil || res.IsError {
-			t.Fatalf("get_order_status: %v %s", err, authzText(res))
+			t.Fatalf("get_order_status: %v %s", err, testenv.Text(res))
 		}
 	})
 

@@ -424,16 +424,6 @@ func authzToolNames(t *testing.T, cs *mcp.ClientSession) []string {
 	return names
 }
 
-// authzText is the first text content of a result.
-func authzText(res *mcp.CallToolResult) string {
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			return tc.Text
-		}
-	}
-	return ""
-}
-
 // authzResultJSON is everything a result carries, as one string.
 func authzResultJSON(t *testing.T, res *mcp.CallToolResult) string {
 	t.Helper()

@@ -129,7 +129,7 @@ func TestOneAuditRecordPerToolCall(t *testing.T) {
 
 	t.Run("RedactedArgumentsKeepTheirShape", func(t *testing.T) {
 		before := auditHead(t, env)
-		call(t, cs, "get_order_status", map[string]any{"order_id": own, "email": maya.Email, "note": key})
+		testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": own, "email": maya.Email, "note": key})
 		got := oneRecord(t, env, before)
 		var args map[string]string
 		if err := json.Unmarshal([]byte(got.Arguments), &args); err != nil {
@@ -165,7 +165,7 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 
 	t.Run("CancelAndItsRecordCommitInOneTransaction", func(t *testing.T) {
 		before := auditHead(t, env)
-		got := decode[cancelResult](t, call(t, cs, "cancel_order", map[string]any{"order_id": id, "reason": "duplicate_order"}))
+		got := testenv.Decode[cancelResult](t, testenv.Call(t, cs, "cancel_order", map[string]any{"order_id": id, "reason": "duplicate_order"}))
 		if got.Status != "cancelled" || got.AlreadyCancelled {
 			t.Fatalf("cancel: %+v", got)
 		}
@@ -186,7 +186,7 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 
 	t.Run("RetryIsOneRecord", func(t *testing.T) {
 		before := auditHead(t, env)
-		got := decode[cancelResult](t, call(t, cs, "cancel_order", map[string]any{"order_id": id}))
+		got := testenv.Decode[cancelResult](t, testenv.Call(t, cs, "cancel_order", map[string]any{"order_id": id}))
 		if !got.AlreadyCancelled {
 			t.Fatalf("retry: %+v", got)
 		}
@@ -199,8 +199,8 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 		shipped := ordersOf(t, env, jonas.ID, store.StatusShipped)[0]
 		state := orderState(t, env, shipped)
 		before := auditHead(t, env)
-		res := call(t, cs, "cancel_order", map[string]any{"order_id": shipped})
-		if !res.IsError || !strings.Contains(text(res), "can no longer be cancelled") {
+		res := testenv.Call(t, cs, "cancel_order", map[string]any{"order_id": shipped})
+		if !res.IsError || !strings.Contains(testenv.Text(res), "can no longer be cancelled") {
 			t.Fatalf("got %s", output(res))
 		}
 		if rec := oneRecord(t, env, before); rec.Outcome != "not_cancellable" || !slices.Equal(rec.ObjectIDs, []string{shipped}) {
@@ -241,8 +241,8 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 		qcs := quotaEnv.Connect(t, key, "")
 		state := orderState(t, quotaEnv, kept)
 		before := auditHead(t, quotaEnv)
-		res := call(t, qcs, "cancel_order", map[string]any{"order_id": kept})
-		if !res.IsError || !strings.Contains(text(res), "daily cancellation limit") {
+		res := testenv.Call(t, qcs, "cancel_order", map[string]any{"order_id": kept})
+		if !res.IsError || !strings.Contains(testenv.Text(res), "daily cancellation limit") {
 			t.Fatalf("got %s", output(res))
 		}
 		rec := oneRecord(t, quotaEnv, before)
@@ -275,13 +275,13 @@ func TestNoResultBeforeItsRecord(t *testing.T) {
 		cs := env.Connect(t, key, "")
 		id := own(env)
 		before := auditHead(t, env)
-		release := holdChainLock(t, env)
+		release := testenv.HoldAuditChainLock(t, env.DSN)
 		done := make(chan *mcp.CallToolResult, 1)
 		go func() {
 			res, _ := callTool(cs, "get_order_status", map[string]any{"order_id": id})
 			done <- res
 		}()
-		waitForChainLockWaiter(t, env)
+		testenv.WaitForAuditChainWaiter(t, env.DSN)
 		select {
 		case res := <-done:
 			t.Fatalf("result released while its record could not commit: %s", output(res))
@@ -289,7 +289,7 @@ func TestNoResultBeforeItsRecord(t *testing.T) {
 		}
 		release()
 		res := <-done
-		if got := decode[orderStatus](t, res); got.OrderID != id {
+		if got := testenv.Decode[orderStatus](t, res); got.OrderID != id {
 			t.Fatalf("got %+v", got)
 		}
 		if rec := oneRecord(t, env, before); rec.Outcome != "ok" {
@@ -437,10 +437,10 @@ func TestPanicRecovery(t *testing.T) {
 
 			// The server (and this session) keeps serving.
 			fs.set(nil, nil)
-			if got := decode[orderStatus](t, call(t, s.cs, "get_order_status", map[string]any{"order_id": id})); got.OrderID != id {
+			if got := testenv.Decode[orderStatus](t, testenv.Call(t, s.cs, "get_order_status", map[string]any{"order_id": id})); got.OrderID != id {
 				t.Fatalf("after the panic: %+v", got)
 			}
-			if got := decode[orderList](t, call(t, s.cs, "list_recent_orders", map[string]any{})); got.CustomerID != olivia.ID {
+			if got := testenv.Decode[orderList](t, testenv.Call(t, s.cs, "list_recent_orders", map[string]any{})); got.CustomerID != olivia.ID {
 				t.Fatalf("after the panic: %+v", got)
 			}
 		})

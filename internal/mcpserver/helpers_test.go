@@ -7,7 +7,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,36 +49,9 @@ var noLockout = func() security.LockoutPolicy {
 // unexpected fails.
 var internalErrorText = regexp.MustCompile(`^Internal error, reference ([a-z2-7]{13})\. Please try again later\.$`)
 
-// auditChainLock is the store's advisory lock for audit appends
-// (store.auditLockKey, "ordmcpau").
-const auditChainLock int64 = 0x6f72646d63706175
-
 // callTool calls a tool and returns the result or the JSON-RPC error.
 func callTool(cs *mcp.ClientSession, name string, args any) (*mcp.CallToolResult, error) {
 	return cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: args})
-}
-
-// call calls a tool and fails the test on a protocol error.
-func call(t *testing.T, cs *mcp.ClientSession, name string, args any) *mcp.CallToolResult {
-	t.Helper()
-	res, err := callTool(cs, name, args)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return res
-}
-
-// text is the first text content of a result.
-func text(res *mcp.CallToolResult) string {
-	if res == nil {
-		return ""
-	}
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			return tc.Text
-		}
-	}
-	return ""
 }
 
 // output is everything a result carries, as one string.
@@ -89,23 +61,6 @@ func output(res *mcp.CallToolResult) string {
 	}
 	b, _ := json.Marshal(res)
 	return string(b)
-}
-
-// decode reads a result's structured content.
-func decode[T any](t *testing.T, res *mcp.CallToolResult) T {
-	t.Helper()
-	if res.IsError {
-		t.Fatalf("tool error: %s", text(res))
-	}
-	var out T
-	b, err := json.Marshal(res.StructuredContent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // rpcError returns err as a JSON-RPC error, failing the test if it is not one.
@@ -122,7 +77,7 @@ func rpcError(t *testing.T, err error) *jsonrpc.Error {
 // returns its reference.
 func internalReference(t *testing.T, res *mcp.CallToolResult) string {
 	t.Helper()
-	m := internalErrorText.FindStringSubmatch(text(res))
+	m := internalErrorText.FindStringSubmatch(testenv.Text(res))
 	if res == nil || !res.IsError || m == nil || len(res.Content) != 1 || res.StructuredContent != nil {
 		t.Fatalf("want only the fixed internal error, got %s", output(res))
 	}
@@ -313,45 +268,6 @@ func noLeak(t *testing.T, what string, forbidden ...string) {
 			t.Fatalf("client-visible text leaks %q: %q", f, what)
 		}
 	}
-}
-
-// holdChainLock takes the audit chain lock from an owner session so that
-// every append blocks until release.
-func holdChainLock(t *testing.T, env *testenv.Env) (release func()) {
-	t.Helper()
-	ctx := context.Background()
-	conn := ownerConn(t, env)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", auditChainLock); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", auditChainLock); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	t.Cleanup(release)
-	return release
-}
-
-// waitForChainLockWaiter returns once an append waits for the chain lock.
-func waitForChainLockWaiter(t *testing.T, env *testenv.Env) {
-	t.Helper()
-	conn := ownerConn(t, env)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		var n int
-		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
-			 WHERE locktype = 'advisory' AND NOT granted
-			   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			return
-		}
-	}
-	t.Fatal("no audit append ever waited for the chain lock")
 }
 
 // revokeAuditInsert makes the database refuse the server's audit appends,

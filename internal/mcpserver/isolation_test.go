@@ -38,7 +38,7 @@ func TestTenantIsolationUnderConcurrency(t *testing.T) {
 		tn.key, _ = env.Key(t, tn.customer.ID, security.ScopeRead)
 		tn.orders = ordersOf(t, env, tn.customer.ID)
 		cs := env.Connect(t, tn.key, "")
-		tn.name = decode[orderStatus](t, call(t, cs, "get_order_status", map[string]any{"order_id": tn.orders[0]})).Customer.Name
+		tn.name = testenv.Decode[orderStatus](t, testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": tn.orders[0]})).Customer.Name
 		secrets = append(secrets, tn.key)
 	}
 	if tenants[0].name == tenants[1].name || tenants[0].name == "" {
@@ -48,7 +48,7 @@ func TestTenantIsolationUnderConcurrency(t *testing.T) {
 	notFound := "" // the text for an order that does not exist
 	{
 		cs := env.Connect(t, tenants[0].key, "")
-		notFound = text(call(t, cs, "get_order_status", map[string]any{"order_id": "ord_0000000000000000"}))
+		notFound = testenv.Text(testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": "ord_0000000000000000"}))
 	}
 
 	transports := []struct {
@@ -123,7 +123,7 @@ func TestTenantIsolationUnderConcurrency(t *testing.T) {
 						},
 						func() {
 							res, err := callTool(cs, "get_order_status", map[string]any{"order_id": theirs})
-							if err != nil || !res.IsError || text(res) != notFound {
+							if err != nil || !res.IsError || testenv.Text(res) != notFound {
 								fail("%s: %s reading %s of the other tenant: %v %s", tr.name, me.customer.ID, theirs, err, output(res))
 							}
 						},
@@ -172,13 +172,13 @@ func TestOtherCustomersOrderLooksNonexistent(t *testing.T) {
 	}{{"InMemory", env.Connect(t, key, "")}, {"HTTP", env.ConnectHTTP(t, key, "")}} {
 		for _, tool := range []string{"get_order_status", "cancel_order"} {
 			t.Run(tr.name+"/"+tool, func(t *testing.T) {
-				nonexistent := call(t, tr.cs, tool, map[string]any{"order_id": "ord_0000000000000000"})
+				nonexistent := testenv.Call(t, tr.cs, tool, map[string]any{"order_id": "ord_0000000000000000"})
 				if !nonexistent.IsError {
 					t.Fatalf("nonexistent order: %s", output(nonexistent))
 				}
 				for _, id := range append(slices.Clone(theirs), theirPending) {
 					state := orderState(t, env, id)
-					res := call(t, tr.cs, tool, map[string]any{"order_id": id})
+					res := testenv.Call(t, tr.cs, tool, map[string]any{"order_id": id})
 					if !res.IsError || output(res) != output(nonexistent) {
 						t.Fatalf("other customer's %s: %s\nnonexistent: %s", id, output(res), output(nonexistent))
 					}
@@ -208,13 +208,13 @@ func TestStaffSeesWhatTheCustomerSees(t *testing.T) {
 
 	for _, id := range ordersOf(t, env, aiko.ID) {
 		t.Run("SameOutputFor/"+id, func(t *testing.T) {
-			own := call(t, customer, "get_order_status", map[string]any{"order_id": id})
-			got := decode[orderStatus](t, own)
+			own := testenv.Call(t, customer, "get_order_status", map[string]any{"order_id": id})
+			got := testenv.Decode[orderStatus](t, own)
 			if got.Customer.Email == aiko.Email || !strings.Contains(got.Customer.Email, "*") {
 				t.Fatalf("customer's own view not masked: %+v", got.Customer)
 			}
 			for _, s := range []*mcp.ClientSession{staff, staffHTTP} {
-				res := call(t, s, "get_order_status", map[string]any{"order_id": id})
+				res := testenv.Call(t, s, "get_order_status", map[string]any{"order_id": id})
 				if output(res) != output(own) {
 					t.Fatalf("staff sees\n%s\ncustomer sees\n%s", output(res), output(own))
 				}
@@ -223,8 +223,8 @@ func TestStaffSeesWhatTheCustomerSees(t *testing.T) {
 		})
 	}
 	t.Run("StaffListsTheCustomersOrdersMasked", func(t *testing.T) {
-		got := decode[orderList](t, call(t, staff, "list_recent_orders", map[string]any{"customer_id": aiko.ID, "limit": 25}))
-		own := decode[orderList](t, call(t, customer, "list_recent_orders", map[string]any{"limit": 25}))
+		got := testenv.Decode[orderList](t, testenv.Call(t, staff, "list_recent_orders", map[string]any{"customer_id": aiko.ID, "limit": 25}))
+		own := testenv.Decode[orderList](t, testenv.Call(t, customer, "list_recent_orders", map[string]any{"limit": 25}))
 		a, _ := json.Marshal(got)
 		b, _ := json.Marshal(own)
 		if string(a) != string(b) {
@@ -233,13 +233,13 @@ func TestStaffSeesWhatTheCustomerSees(t *testing.T) {
 	})
 	t.Run("CustomerKeyWithReadAnyIsNotStaff", func(t *testing.T) {
 		cs := env.Connect(t, greedyKey, "")
-		nonexistent := call(t, cs, "get_order_status", map[string]any{"order_id": "ord_0000000000000000"})
-		res := call(t, cs, "get_order_status", map[string]any{"order_id": ordersOf(t, env, other.ID)[0]})
+		nonexistent := testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": "ord_0000000000000000"})
+		res := testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": ordersOf(t, env, other.ID)[0]})
 		if !res.IsError || output(res) != output(nonexistent) {
 			t.Fatalf("customer key with orders:read:any read another customer's order: %s", output(res))
 		}
-		res = call(t, cs, "list_recent_orders", map[string]any{"customer_id": other.ID})
-		if !res.IsError || strings.Contains(output(res), other.ID[4:]) && !strings.Contains(text(res), "Not allowed") {
+		res = testenv.Call(t, cs, "list_recent_orders", map[string]any{"customer_id": other.ID})
+		if !res.IsError || strings.Contains(output(res), other.ID[4:]) && !strings.Contains(testenv.Text(res), "Not allowed") {
 			t.Fatalf("customer key with orders:read:any listed another customer: %s", output(res))
 		}
 		noSecrets(t, env, secrets, output(res))

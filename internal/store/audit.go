@@ -36,11 +36,11 @@ type Sealer interface {
 	Seal(e *AuditEntry) []byte
 }
 
-// auditLockKey serializes audit appends across every process writing to the
+// AuditChainLockKey serializes audit appends across every process writing to the
 // database (serve replicas, stdio processes, the command line), so the
 // chain has one order. The lock is transaction-scoped: it is released by the
 // commit that makes the batch durable.
-const auditLockKey int64 = 0x6f72646d63706175 // "ordmcpau"
+const AuditChainLockKey int64 = 0x6f72646d63706175 // "ordmcpau"
 
 const lockAuditSQL = `-- name: lock_audit_chain
 SELECT pg_advisory_xact_lock($1)`
@@ -69,7 +69,7 @@ func (s *Store) AppendAudit(ctx context.Context, seal Sealer, entries []*AuditEn
 // appendAudit chains and inserts entries inside tx, holding the chain lock
 // until tx ends.
 func appendAudit(ctx context.Context, tx pgx.Tx, seal Sealer, entries []*AuditEntry) error {
-	if _, err := tx.Exec(ctx, lockAuditSQL, auditLockKey); err != nil {
+	if _, err := tx.Exec(ctx, lockAuditSQL, AuditChainLockKey); err != nil {
 		return err
 	}
 	var (

@@ -20,43 +20,6 @@ var dsn string
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m, &dsn)) }
 
-// call calls a tool and fails the test on a protocol error.
-func call(t *testing.T, cs *mcp.ClientSession, name string, args any) *mcp.CallToolResult {
-	t.Helper()
-	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: args})
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return res
-}
-
-// text is the first text content of a result.
-func text(res *mcp.CallToolResult) string {
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			return tc.Text
-		}
-	}
-	return ""
-}
-
-// decode reads a result's structured content.
-func decode[T any](t *testing.T, res *mcp.CallToolResult) T {
-	t.Helper()
-	if res.IsError {
-		t.Fatalf("tool error: %s", text(res))
-	}
-	var out T
-	b, err := json.Marshal(res.StructuredContent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // noLockout keeps the invalid-input lockout out of tests that send many
 // invalid calls on purpose; the lockout has tests of its own.
 var noLockout = func() security.LockoutPolicy {
@@ -166,7 +129,7 @@ func TestToolsOverEveryTransport(t *testing.T) {
 
 			var list orderList
 			t.Run("ListRecentOrdersIsNewestFirstAndBounded", func(t *testing.T) {
-				list = decode[orderList](t, call(t, cs, "list_recent_orders", map[string]any{"limit": 5}))
+				list = testenv.Decode[orderList](t, testenv.Call(t, cs, "list_recent_orders", map[string]any{"limit": 5}))
 				if list.CustomerID != c.ID || len(list.Orders) != 5 {
 					t.Fatalf("got %d orders of %s", len(list.Orders), list.CustomerID)
 				}
@@ -179,41 +142,41 @@ func TestToolsOverEveryTransport(t *testing.T) {
 
 			t.Run("GetOrderStatusReturnsTheOrder", func(t *testing.T) {
 				want := list.Orders[0]
-				got := decode[orderStatus](t, call(t, cs, "get_order_status", map[string]any{"order_id": want.OrderID}))
+				got := testenv.Decode[orderStatus](t, testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": want.OrderID}))
 				if got.OrderID != want.OrderID || got.Status != want.Status || len(got.Timeline) == 0 {
 					t.Fatalf("got %+v, want %s in %s", got, want.OrderID, want.Status)
 				}
 			})
 
 			t.Run("CancelOrderCancelsOnceAndIsIdempotent", func(t *testing.T) {
-				pending := decode[orderList](t, call(t, cs, "list_recent_orders", map[string]any{"status": "pending"}))
+				pending := testenv.Decode[orderList](t, testenv.Call(t, cs, "list_recent_orders", map[string]any{"status": "pending"}))
 				if len(pending.Orders) == 0 {
 					t.Fatal("no pending order to cancel")
 				}
 				id := pending.Orders[0].OrderID
-				first := decode[cancelResult](t, call(t, cs, "cancel_order", map[string]any{"order_id": id, "reason": "ordered_by_mistake"}))
-				again := decode[cancelResult](t, call(t, cs, "cancel_order", map[string]any{"order_id": id}))
+				first := testenv.Decode[cancelResult](t, testenv.Call(t, cs, "cancel_order", map[string]any{"order_id": id, "reason": "ordered_by_mistake"}))
+				again := testenv.Decode[cancelResult](t, testenv.Call(t, cs, "cancel_order", map[string]any{"order_id": id}))
 				if first.Status != "cancelled" || first.AlreadyCancelled || !again.AlreadyCancelled {
 					t.Fatalf("first %+v, again %+v", first, again)
 				}
-				after := decode[orderStatus](t, call(t, cs, "get_order_status", map[string]any{"order_id": id}))
+				after := testenv.Decode[orderStatus](t, testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": id}))
 				if after.Status != "cancelled" || after.Cancellable {
 					t.Fatalf("after cancel: %+v", after)
 				}
 			})
 
 			t.Run("ShippedOrderCannotBeCancelled", func(t *testing.T) {
-				shipped := decode[orderList](t, call(t, cs, "list_recent_orders", map[string]any{"status": "shipped"}))
-				res := call(t, cs, "cancel_order", map[string]any{"order_id": shipped.Orders[0].OrderID})
-				if !res.IsError || !strings.Contains(text(res), "can no longer be cancelled") {
-					t.Fatalf("got %v %q", res.IsError, text(res))
+				shipped := testenv.Decode[orderList](t, testenv.Call(t, cs, "list_recent_orders", map[string]any{"status": "shipped"}))
+				res := testenv.Call(t, cs, "cancel_order", map[string]any{"order_id": shipped.Orders[0].OrderID})
+				if !res.IsError || !strings.Contains(testenv.Text(res), "can no longer be cancelled") {
+					t.Fatalf("got %v %q", res.IsError, testenv.Text(res))
 				}
 			})
 
 			t.Run("InvalidInputIsAToolError", func(t *testing.T) {
-				res := call(t, cs, "get_order_status", map[string]any{"order_id": "not-an-order"})
-				if !res.IsError || !strings.HasPrefix(text(res), "Invalid order_id") {
-					t.Fatalf("got %v %q", res.IsError, text(res))
+				res := testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": "not-an-order"})
+				if !res.IsError || !strings.HasPrefix(testenv.Text(res), "Invalid order_id") {
+					t.Fatalf("got %v %q", res.IsError, testenv.Text(res))
 				}
 			})
 		})
@@ -258,8 +221,8 @@ func TestInputValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := call(t, tt.session, tt.tool, tt.args)
-			msg := text(res)
+			res := testenv.Call(t, tt.session, tt.tool, tt.args)
+			msg := testenv.Text(res)
 			if !res.IsError || !strings.Contains(msg, tt.want) {
 				t.Fatalf("isError %v, message %q; want one containing %q", res.IsError, msg, tt.want)
 			}
@@ -308,9 +271,9 @@ func TestSQLInjectionPayloads(t *testing.T) {
 					args["customer_id"] = store.DemoCustomers()[0].ID
 				}
 				env.Queries.Reset()
-				res := call(t, cs, p.tool, args)
-				if !res.IsError || !strings.HasPrefix(text(res), "Invalid") {
-					t.Fatalf("payload %q accepted: %q", payload, text(res))
+				res := testenv.Call(t, cs, p.tool, args)
+				if !res.IsError || !strings.HasPrefix(testenv.Text(res), "Invalid") {
+					t.Fatalf("payload %q accepted: %q", payload, testenv.Text(res))
 				}
 				for _, q := range env.Queries.Events() {
 					if slices.Contains(orderStatements, q.Name) {
@@ -349,9 +312,9 @@ func TestOutputPolicy(t *testing.T) {
 		t.Run(who.name, func(t *testing.T) {
 			cs := env.Connect(t, who.key, "")
 			for _, id := range ids {
-				res := call(t, cs, "get_order_status", map[string]any{"order_id": id})
-				got := decode[orderStatus](t, res)
-				raw := text(res)
+				res := testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": id})
+				got := testenv.Decode[orderStatus](t, res)
+				raw := testenv.Text(res)
 				b, _ := json.Marshal(res.StructuredContent)
 				for _, out := range []string{raw, string(b)} {
 					for _, s := range secrets {
