@@ -226,6 +226,54 @@ func TestServeRefusesToExposeAServerNobodyCanUse(t *testing.T) {
 	}
 }
 
+// TestConcurrentMigrationsApplyOnce: replicas starting together each run
+// `server migrate` on the same empty database; every run succeeds and each
+// migration is applied exactly once.
+func TestConcurrentMigrationsApplyOnce(t *testing.T) {
+	ctx := context.Background()
+	admin := dbtest.AdminURL()
+	name := fmt.Sprintf("test_migrate_%d", time.Now().UnixNano())
+	owner, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	if _, err := owner.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = owner.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	env := append(prodEnv(), "DATABASE_URL="+dbtest.WithDatabase(admin, name))
+
+	const replicas = 4
+	var wg sync.WaitGroup
+	outs := make([]string, replicas)
+	bin := serverBinary(t)
+	for i := range replicas {
+		wg.Go(func() {
+			cmd := exec.Command(bin, "migrate")
+			cmd.Env = env
+			out, err := cmd.Output()
+			if err != nil {
+				t.Errorf("replica %d: migrate: %v", i, err)
+			}
+			outs[i] = string(out)
+		})
+	}
+	wg.Wait()
+	total := 0
+	for _, out := range outs {
+		var n int
+		if _, err := fmt.Sscanf(out, "migrations applied: %d", &n); err != nil {
+			t.Fatalf("migrate printed %q", out)
+		}
+		total += n
+	}
+	files, _ := filepath.Glob("../../migrations/*.sql")
+	if total != len(files) {
+		t.Fatalf("%d replicas applied %d migrations in all, want each of the %d once", replicas, total, len(files))
+	}
+}
+
 // startServe runs `server serve` on a free loopback port and returns the
 // MCP URL, its stderr, and a function that sends SIGTERM and waits.
 func startServe(t *testing.T, env []string) (string, *testenv.Buffer, func() int) {

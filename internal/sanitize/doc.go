@@ -14,5 +14,18 @@
 // The rules are by Unicode category, not a hand-made list of bad code points
 // (which is always one code point short). See UntrustedText.
 //
+// Compared with github/github-mcp-server's pkg/sanitize, the state of the
+// art this was measured against: that package removes a list of invisible
+// code points and runs an HTML policy and a Markdown parser, because it
+// must keep GitHub Markdown intact for round trips. Here the text is only
+// ever shown, never written back, so it can be stricter and simpler: an
+// allow-list of categories instead of a deny-list of code points (so
+// unassigned code points, private use and new format characters are covered
+// before anyone lists them), NFC, a cap on stacked combining marks, markup
+// characters replaced rather than parsed (no parser differential), a length
+// cap at grapheme boundaries, a count of what was removed so the model can
+// say so, and a fuzz test that checks idempotence and judges survivors by
+// the unicode package's tables rather than by this package's own rules.
+//
 // Imports: the standard library and golang.org/x/text/unicode/norm only.
 package sanitize
