@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/example/order-mcp/internal/store"
@@ -58,6 +59,8 @@ type Authenticator struct {
 	tokens TokenVerifier // nil when OAuth is not configured
 	now    func() time.Time
 	logger *slog.Logger
+
+	touched sync.Map // key id -> time of the last recorded use, to write it at most once a minute
 }
 
 // NewAuthenticator returns an Authenticator over keys and, when tokens is
@@ -123,12 +126,22 @@ func (a *Authenticator) apiKey(ctx context.Context, key string) (*Principal, err
 	if _, err := p.Access(); err != nil {
 		return nil, &AuthError{Reason: "api key bound to no customer and not staff", KeyID: keyID}
 	}
+	a.touch(ctx, keyID, now)
+	return p, nil
+}
+
+// touch records a key's last use, at most once a minute per key and
+// process, so that a busy key does not add a write to every request.
+func (a *Authenticator) touch(ctx context.Context, keyID string, now time.Time) {
+	if last, ok := a.touched.Load(keyID); ok && now.Sub(last.(time.Time)) < time.Minute {
+		return
+	}
+	a.touched.Store(keyID, now)
 	if err := a.keys.TouchAPIKey(ctx, keyID); err != nil {
 		// Last-use bookkeeping must not turn into an outage.
 		a.logger.LogAttrs(ctx, slog.LevelWarn, "could not record api key use",
 			slog.String("key_id", keyID), slog.String("error", err.Error()))
 	}
-	return p, nil
 }
 
 // knownScopes drops scopes this server does not define.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -180,5 +182,25 @@ func TestExtendedProtocolIsForced(t *testing.T) {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "42601" {
 		t.Fatalf("store ran stacked statements: err = %v", err)
+	}
+}
+
+// TestStatementTimeoutHolds: a statement that runs longer than the
+// configured timeout is cancelled by Postgres, even when the connection
+// string tries to switch the timeout off.
+func TestStatementTimeoutHolds(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, testDSN(t)+"&options=-c%20statement_timeout%3D0", Options{AsAppRole: true, StatementTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.pool.Exec(ctx, "SELECT pg_sleep($1)", 2)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "57014" { // query_canceled
+		t.Fatalf("a 2s statement under a 100ms timeout: err = %v", err)
+	}
+	if translated := translate("sleep", err); strings.Contains(translated.Error(), "canceling statement") {
+		t.Fatalf("driver text leaks through translate: %v", translated)
 	}
 }
