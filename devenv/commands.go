@@ -20,7 +20,8 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // execWithDatabase runs argv with TEST_DATABASE_URL pointing at a Postgres
-// (`make test`), and stops an embedded one afterwards.
+// and, when devenv had to start one, TEST_REDIS_URL at a Redis (`make
+// test`), and stops what it started afterwards.
 func execWithDatabase(ctx context.Context, argv []string) error {
 	if len(argv) == 0 {
 		return errors.New("usage: devenv exec -- <command...>")
@@ -34,9 +35,14 @@ func execWithDatabase(ctx context.Context, argv []string) error {
 		return err
 	}
 	defer db.stop()
+	redisURL, stopRedis := ensureRedis(os.Stderr)
+	defer stopRedis()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), "TEST_DATABASE_URL="+db.adminURL)
+	if redisURL != "" {
+		cmd.Env = append(cmd.Env, "TEST_REDIS_URL="+redisURL)
+	}
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {

@@ -18,6 +18,9 @@
 // Postgres refuses to run as root; as root, step 3 stops with a message
 // naming the alternatives instead of failing obscurely.
 //
+// For exec it also makes a Redis available: TEST_REDIS_URL, else the one
+// on 127.0.0.1:6379, else a redis-server it starts when one is installed.
+//
 // It lives in a module of its own so that embedded-postgres and its
 // dependencies stay out of the server's go.mod.
 //

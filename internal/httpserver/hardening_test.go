@@ -923,7 +923,7 @@ func TestBruteForceIsLockedOut(t *testing.T) {
 	}{
 		{"Postgres", func(*testing.T, string) *security.SharedCounters { return nil }},
 		{"Redis", func(t *testing.T, prefix string) *security.SharedCounters {
-			s, err := security.NewSharedCounters("redis://127.0.0.1:6379/0", prefix, hardLogger())
+			s, err := security.NewSharedCounters(testenv.RedisURL(), prefix, hardLogger())
 			if err != nil {
 				t.Fatal(err)
 			}

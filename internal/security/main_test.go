@@ -23,12 +23,7 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Main(m, &dsn)) }
 
 // redisURL is the Redis the tests share (each test under a key prefix of its
 // own). A Redis that does not answer fails the tests that need it.
-func redisURL() string {
-	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
+func redisURL() string { return testenv.RedisURL() }
 
 // randHex returns n random bytes in hex.
 func randHex(t testing.TB, n int) string {

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -105,4 +106,15 @@ func ownerConn(t testing.TB, dsn string) *pgx.Conn {
 	}
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
+}
+
+// RedisURL is the Redis the tests use: TEST_REDIS_URL, else the one on
+// 127.0.0.1:6379 (the development and CI machines have it; `make test`
+// starts one when redis-server is installed but not running). Tests give
+// each of their counters a key prefix of their own.
+func RedisURL() string {
+	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
 }
