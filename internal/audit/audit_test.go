@@ -235,7 +235,7 @@ var wrongKey = []byte("an attacker's guess at the key, also 32 bytes long or mor
 // rechain recomputes prev_hmac and hmac of entries[from:] with forge, as an
 // attacker covering an edit would.
 func rechain(entries []*store.AuditEntry, from int, forge forger) {
-	prev := store.GenesisHMAC
+	prev := store.GenesisHMAC()
 	if from > 0 {
 		prev = entries[from-1].HMAC
 	}

@@ -66,7 +66,7 @@ type VerifyReport struct {
 func Verify(ctx context.Context, r Reader, s *Sealer) (VerifyReport, error) {
 	var (
 		rep  VerifyReport
-		prev = store.GenesisHMAC
+		prev = store.GenesisHMAC()
 		seq  int64
 	)
 	err := r.ReadAudit(ctx, func(e *store.AuditEntry) error {

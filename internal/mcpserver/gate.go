@@ -150,6 +150,9 @@ func (g *gate) toolList(ctx context.Context, next mcp.MethodHandler, req mcp.Req
 
 // toolCall runs one tool call through the gate. See gate for the steps.
 func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.CallToolRequest) (res mcp.Result, err error) {
+	if req.Params == nil { // the SDK refuses this already; never dereference on trust
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msgInvalidParams}
+	}
 	corr := correlationID()
 	tool, known := g.tools[req.Params.Name]
 	name := "unknown_tool"

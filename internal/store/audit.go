@@ -54,8 +54,9 @@ INSERT INTO audit_log (seq, recorded_at, kind, principal, credential_id, transpo
                        correlation_id, arguments, prev_hmac, hmac)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
 
-// GenesisHMAC is the PrevHMAC of the first entry.
-var GenesisHMAC = make([]byte, 32)
+// GenesisHMAC returns the PrevHMAC of the first entry: 32 zero bytes (a
+// fresh slice each time, so no caller can change it for the others).
+func GenesisHMAC() []byte { return make([]byte, 32) }
 
 // AppendAudit appends entries to the audit trail in one transaction: one
 // commit (one fsync) for the whole batch.
@@ -74,7 +75,7 @@ func appendAudit(ctx context.Context, tx pgx.Tx, seal Sealer, entries []*AuditEn
 	}
 	var (
 		seq  int64
-		prev = GenesisHMAC
+		prev = GenesisHMAC()
 	)
 	if err := tx.QueryRow(ctx, auditHeadSQL).Scan(&seq, &prev); err != nil && err != pgx.ErrNoRows {
 		return err
