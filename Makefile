@@ -8,7 +8,7 @@ BIN     := bin/server
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 DEVENV  := cd devenv && $(GO) run .
 
-.PHONY: all build run test lint bench fuzz deploy-check compose-secrets clean
+.PHONY: all build run test lint bench fuzz conformance deploy-check compose-secrets clean
 
 all: lint test
 
@@ -43,6 +43,10 @@ bench:
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./internal/sanitize -run '^$$' -fuzz FuzzUntrustedText -fuzztime $(FUZZTIME)
+
+## conformance: the official MCP conformance suite's DNS-rebinding scenario (needs Node.js)
+conformance: build
+	$(DEVENV) conformance ../$(BIN)
 
 ## deploy-check: static checks of Dockerfile and compose.yaml
 deploy-check:

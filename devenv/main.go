@@ -29,6 +29,8 @@
 //	devenv run <server binary>   migrate, seed, mint a demo key, print how
 //	                             to call the server, then serve
 //	devenv exec -- <command...>  run command with TEST_DATABASE_URL set
+//	devenv conformance <binary>  run the official MCP conformance suite's
+//	                             scenarios against a development server
 package main
 
 import (
@@ -55,11 +57,13 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) < 2 {
-		return errors.New("usage: devenv run <server binary> | devenv exec -- <command...>")
+		return errors.New("usage: devenv run <server binary> | devenv exec -- <command...> | devenv conformance <server binary>")
 	}
 	switch args[0] {
 	case "run":
 		return runServer(ctx, args[1])
+	case "conformance":
+		return runConformance(ctx, args[1])
 	case "exec":
 		if args[1] == "--" {
 			args = args[1:]

@@ -161,11 +161,11 @@ func (c *Config) Posture() []slog.Attr {
 		slog.Int("concurrency_per_principal", c.ConcurrencyPerCaller),
 		slog.Int("cancel_daily_quota", c.CancelDailyQuota),
 		slog.String("limit_state", c.limitState()),
-		slog.Any("allowed_origins", c.AllowedOrigins),
-		slog.Any("allowed_hosts", c.AllowedHosts),
+		slog.String("allowed_origins", strings.Join(c.AllowedOrigins, ",")),
+		slog.String("allowed_hosts", strings.Join(c.AllowedHosts, ",")),
 		slog.Int("trusted_proxies", len(c.TrustedProxies)),
 		slog.Bool("stateful_http", c.Stateful),
-		slog.Bool("audit_hmac_key_set", len(c.AuditHMACKey) > 0),
+		slog.Bool("audit_key_configured", len(c.AuditHMACKey) > 0),
 	}
 	return attrs
 }

@@ -354,7 +354,7 @@ func TestPostureRevealsNoSecret(t *testing.T) {
 					t.Errorf("posture reveals the %s: %s", name, out)
 				}
 			}
-			for _, want := range append(tt.keep, `"env":"production"`, `"audit_hmac_key_set":true`, `"tls":true`) {
+			for _, want := range append(tt.keep, `"env":"production"`, `"audit_key_configured":true`, `"tls":true`) {
 				if !strings.Contains(out, want) {
 					t.Errorf("posture does not say %s: %s", want, out)
 				}
