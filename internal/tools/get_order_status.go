@@ -122,12 +122,12 @@ func orderStatus(o *store.Order) OrderStatus {
 		DeliveryInstructions: untrusted(o.DeliveryInstructions),
 	}
 	for _, e := range o.Events {
-		out.Timeline = append(out.Timeline, TimelineStep{Status: e.Status, At: timestamp(e.OccurredAt), Description: e.Description})
+		out.Timeline = append(out.Timeline, TimelineStep{Status: e.Status, At: timestamp(e.OccurredAt), Description: plain(e.Description, 200)})
 	}
 	if s := o.Shipment; s != nil {
 		out.Shipment = &ShipmentInfo{
-			Carrier:        s.Carrier,
-			TrackingNumber: s.TrackingNumber,
+			Carrier:        plain(s.Carrier, 40),
+			TrackingNumber: plain(s.TrackingNumber, 40),
 			ShippedAt:      timestamp(s.ShippedAt),
 			DeliveredAt:    optionalTimestamp(s.DeliveredAt),
 		}

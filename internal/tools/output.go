@@ -31,9 +31,11 @@ func money(cents int64, currency string) Money {
 	return Money{Amount: fmt.Sprintf("%d.%02d", cents/100, cents%100), Currency: currency}
 }
 
-// Contact is a customer's contact data after the output policy.
+// Contact is a customer's contact data after the output policy. The
+// customer typed these values, so they are cleaned like any untrusted text
+// (plain) before they are masked.
 type Contact struct {
-	Name     string `json:"name" jsonschema:"given name and last initial"`
+	Name     string `json:"name" jsonschema:"given name and last initial, as the customer entered it (sanitized)"`
 	Email    string `json:"email" jsonschema:"masked email: first letter and domain"`
 	Phone    string `json:"phone" jsonschema:"masked phone: last two digits"`
 	Location string `json:"location" jsonschema:"city and country; the street address is never disclosed"`
@@ -41,11 +43,21 @@ type Contact struct {
 
 func contact(c store.Contact) Contact {
 	return Contact{
-		Name:     privacy.Name(c.Name),
-		Email:    privacy.Email(c.Email),
-		Phone:    privacy.Phone(c.Phone),
-		Location: privacy.Place(c.City, c.CountryCode),
+		Name:     privacy.Name(plain(c.Name, 64)),
+		Email:    privacy.Email(plain(c.Email, 254)),
+		Phone:    privacy.Phone(c.Phone), // only digits survive
+		Location: privacy.Place(plain(c.City, 64), plain(c.CountryCode, 2)),
 	}
+}
+
+// plain cleans a short value that came from outside this code (typed by a
+// customer, sent by a carrier, written by another system) before it is put
+// in front of a model: the same rules as untrusted text (no invisible or
+// control characters, inert markup) and a length cap. Every string field of
+// every output type goes through plain or untrusted, except the ids and
+// enums this server generated and validated itself.
+func plain(s string, maxRunes int) string {
+	return sanitize.UntrustedText(s, maxRunes).Text
 }
 
 // UntrustedText carries text that came from outside the trust boundary.
@@ -78,4 +90,4 @@ func optionalTimestamp(t *time.Time) string {
 	return timestamp(*t)
 }
 
-func cardText(o *store.Order) string { return privacy.Card(o.CardBrand, o.CardLast4) }
+func cardText(o *store.Order) string { return privacy.Card(plain(o.CardBrand, 32), o.CardLast4) }
