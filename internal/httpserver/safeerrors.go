@@ -1,43 +1,67 @@
 package httpserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/example/order-mcp/internal/mcpserver"
 )
 
 // safeErrors rewrites the error answers the SDK's HTTP handler writes
 // itself. Their texts can echo what the client sent (`invalid Host header
 // "evil.example"`, `malformed payload: <decoder error quoting the body>`,
-// `unknown method "<name>"`), which is attacker text going back out and, at
-// worst, a reflection channel. Every status >= 400 the SDK writes is
-// replaced with a fixed text for that status; a JSON-RPC error body keeps
-// its code (and, for an unsupported protocol version, the list of versions
-// the server does speak, which clients need) and loses its message.
+// `unknown method "<name>"`, `invalid params: unmarshaling "<raw params>"`),
+// which is attacker text going back out and, at worst, a reflection channel.
 //
-// The SDK's refusals (wrong method, media type, Accept header, protocol
-// version, unknown session...) are counted in the audit trail's refusal
-// aggregate like every other refusal before the MCP layer.
+//   - Every status >= 400 the SDK writes is replaced with a fixed text for
+//     that status; a JSON-RPC error body keeps its code (and, for an
+//     unsupported protocol version, the versions the server does speak,
+//     which clients need) and loses its message.
+//   - JSON-RPC errors inside successful answers (a JSON body, or the data
+//     lines of an event stream) get fixed texts too
+//     (mcpserver.PublicErrorJSON); errors the MCP layer wrote itself pass.
+//
+// These refusals are counted in the audit trail's refusal aggregate like
+// every other refusal before the MCP layer.
 func (s *server) safeErrors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e := &errorRewriter{ResponseWriter: w}
 		next.ServeHTTP(e, r)
-		if e.rewriting {
+		e.finish()
+		if e.mode == modeError || e.rewrote {
 			st := state(r)
 			st.refusal = "transport_" + strconv.Itoa(e.status)
+			if e.mode != modeError {
+				st.refusal = "protocol_error"
+			}
 			s.Audit.Refusal(st.ip.String(), st.refusal)
 		}
-		e.finish()
 	})
 }
 
+// What the rewriter does with an answer, decided when its header is written.
+const (
+	modePass  = iota // headers and body pass through
+	modeError        // status >= 400: the body is replaced
+	modeJSON         // a JSON body: buffered, its errors rewritten
+	modeSSE          // an event stream: data lines rewritten as they pass
+)
+
+// maxBuffered bounds a buffered JSON answer; a larger one passes untouched
+// (tool results are a few kilobytes, error answers far less).
+const maxBuffered = 4 << 20
+
 type errorRewriter struct {
 	http.ResponseWriter
-	rewriting   bool
 	wroteHeader bool
+	mode        int
 	status      int
-	body        []byte
+	body        []byte // modeError, modeJSON
+	line        []byte // modeSSE: the incomplete last line
+	rewrote     bool
 }
 
 func (e *errorRewriter) WriteHeader(code int) {
@@ -45,33 +69,81 @@ func (e *errorRewriter) WriteHeader(code int) {
 		return
 	}
 	e.wroteHeader = true
+	e.status = code
+	h := e.ResponseWriter.Header()
 	// The SDK sets "no-cache" on its answers; MCP results hold personal
 	// data and must not be stored by any cache at all.
-	e.ResponseWriter.Header().Set("Cache-Control", "no-store")
-	if code < 400 {
-		e.ResponseWriter.WriteHeader(code)
+	h.Set("Cache-Control", "no-store")
+	ct := h.Get("Content-Type")
+	switch {
+	case code >= 400:
+		e.mode = modeError
 		return
+	case strings.HasPrefix(ct, "application/json"):
+		e.mode = modeJSON
+		return
+	case strings.HasPrefix(ct, "text/event-stream"):
+		e.mode = modeSSE
 	}
-	e.rewriting, e.status = true, code
+	e.ResponseWriter.WriteHeader(code)
 }
 
 func (e *errorRewriter) Write(b []byte) (int, error) {
 	if !e.wroteHeader {
 		e.WriteHeader(http.StatusOK)
 	}
-	if !e.rewriting {
-		return e.ResponseWriter.Write(b)
-	}
-	if len(e.body) < 64<<10 {
+	switch e.mode {
+	case modeError:
+		if len(e.body) < 64<<10 {
+			e.body = append(e.body, b...)
+		}
+		return len(b), nil
+	case modeJSON:
+		if len(e.body)+len(b) > maxBuffered {
+			e.mode = modePass // too large to be an error answer: stop holding it
+			e.ResponseWriter.WriteHeader(e.status)
+			if _, err := e.ResponseWriter.Write(e.body); err != nil {
+				return 0, err
+			}
+			e.body = nil
+			return e.ResponseWriter.Write(b)
+		}
 		e.body = append(e.body, b...)
+		return len(b), nil
+	case modeSSE:
+		e.line = append(e.line, b...)
+		for {
+			i := bytes.IndexByte(e.line, '\n')
+			if i < 0 {
+				return len(b), nil
+			}
+			if _, err := e.ResponseWriter.Write(e.sseLine(e.line[:i+1])); err != nil {
+				return 0, err
+			}
+			e.line = e.line[i+1:]
+		}
 	}
-	return len(b), nil
+	return e.ResponseWriter.Write(b)
 }
 
-// Flush sends an error answer once the SDK is done with it, and otherwise
-// passes flushes through (server-sent events).
+// sseLine rewrites the JSON of one "data:" line of an event stream.
+func (e *errorRewriter) sseLine(line []byte) []byte {
+	data, ok := bytes.CutPrefix(line, []byte("data:"))
+	if !ok {
+		return line
+	}
+	out, changed := mcpserver.PublicErrorJSON(bytes.TrimSpace(data))
+	if !changed {
+		return line
+	}
+	e.rewrote = true
+	return append(append([]byte("data: "), out...), '\n')
+}
+
+// Flush passes flushes through (event streams), but holds a body that is
+// still being buffered.
 func (e *errorRewriter) Flush() {
-	if e.rewriting {
+	if e.mode == modeError || e.mode == modeJSON {
 		return
 	}
 	// Through the ResponseController, which follows Unwrap: the writer
@@ -81,11 +153,26 @@ func (e *errorRewriter) Flush() {
 
 func (e *errorRewriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
-// finish writes the rewritten error, if there was one.
+// finish writes what was held back.
 func (e *errorRewriter) finish() {
-	if !e.rewriting {
-		return
+	switch e.mode {
+	case modeSSE:
+		if len(e.line) > 0 {
+			_, _ = e.ResponseWriter.Write(e.sseLine(e.line))
+		}
+	case modeJSON:
+		out, changed := mcpserver.PublicErrorJSON(e.body)
+		e.rewrote = changed
+		e.ResponseWriter.Header().Del("Content-Length")
+		e.ResponseWriter.WriteHeader(e.status)
+		_, _ = e.ResponseWriter.Write(out)
+	case modeError:
+		e.writeError()
 	}
+}
+
+// writeError replaces the body of a status >= 400 answer.
+func (e *errorRewriter) writeError() {
 	h := e.ResponseWriter.Header()
 	h.Del("Content-Length")
 	if strings.HasPrefix(h.Get("Content-Type"), "application/json") {

@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -45,26 +46,67 @@ func (s *safeWriter) Write(p []byte) (int, error) {
 
 func (s *safeWriter) Close() error { return s.w.Close() }
 
-// safeLine rewrites one outgoing line if it is an error response.
+// safeLine rewrites one outgoing line if it holds error responses.
 func safeLine(line []byte) []byte {
-	if !bytes.Contains(line, []byte(`"error"`)) {
-		return line // the common case: results and requests pass untouched
-	}
-	msg, err := jsonrpc.DecodeMessage(bytes.TrimSpace(line))
-	if err != nil {
-		return line
-	}
-	resp, ok := msg.(*jsonrpc.Response)
-	if !ok || resp.Error == nil {
-		return line
-	}
-	safe := *resp
-	safe.Error = publicWireError(resp.Error)
-	out, err := jsonrpc.EncodeMessage(&safe)
-	if err != nil {
+	out, changed := PublicErrorJSON(bytes.TrimSpace(line))
+	if !changed {
 		return line
 	}
 	return append(out, '\n')
+}
+
+// PublicErrorJSON rewrites the JSON-RPC error responses in one JSON text (a
+// message, or a batch of them) so that their messages are fixed texts, and
+// reports whether it changed anything. Errors this package wrote itself are
+// kept. The HTTP layer applies it to response bodies and event streams, and
+// SafeWriter to stdio lines.
+func PublicErrorJSON(msg []byte) ([]byte, bool) {
+	if !bytes.Contains(msg, []byte(`"error"`)) {
+		return msg, false // the common case: results and requests pass untouched
+	}
+	if t := bytes.TrimLeft(msg, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		var batch []json.RawMessage
+		if err := json.Unmarshal(t, &batch); err != nil {
+			return msg, false
+		}
+		changed := false
+		for i, m := range batch {
+			if out, ok := publicErrorMessage(m); ok {
+				batch[i], changed = out, true
+			}
+		}
+		if !changed {
+			return msg, false
+		}
+		out, err := json.Marshal(batch)
+		if err != nil {
+			return msg, false
+		}
+		return out, true
+	}
+	return publicErrorMessage(msg)
+}
+
+func publicErrorMessage(raw []byte) ([]byte, bool) {
+	msg, err := jsonrpc.DecodeMessage(raw)
+	if err != nil {
+		return raw, false
+	}
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok || resp.Error == nil {
+		return raw, false
+	}
+	public := publicWireError(resp.Error)
+	if public.Message == resp.Error.Error() {
+		return raw, false // already a fixed text of ours
+	}
+	safe := *resp
+	safe.Error = public
+	out, err := jsonrpc.EncodeMessage(&safe)
+	if err != nil {
+		return raw, false
+	}
+	return out, true
 }
 
 // Fixed texts of the errors this package writes itself.
