@@ -87,6 +87,9 @@ func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger) (c *comp
 		lockoutStore = security.NewRedisLockoutStore(c.shared)
 	}
 	c.lockout = security.NewLockout(security.DefaultLockoutPolicy, lockoutStore)
+	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
+	closers = append(closers, stopPruning)
+	go pruneLockouts(pruneCtx, c.lockout, logger)
 	c.limits = security.NewLimits(security.LimitsConfig{
 		PerIP:                cfg.RatePerIP,
 		PerPrincipal:         cfg.RatePerPrincipal,
@@ -117,6 +120,24 @@ func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger) (c *comp
 		Version:       version,
 	})
 	return c, close, nil
+}
+
+// pruneLockouts forgets stale lockout buckets every ten minutes.
+func pruneLockouts(ctx context.Context, l *security.Lockout, logger *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := l.Prune(ctx); err != nil {
+				logger.Warn("could not prune lockout buckets", slog.String("error", err.Error()))
+			} else if n > 0 {
+				logger.Debug("pruned lockout buckets", slog.Int64("buckets", n))
+			}
+		}
+	}
 }
 
 // auditSealer returns the sealer for AUDIT_HMAC_KEY. In development only, a

@@ -44,10 +44,12 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.challenge(w, r, "missing_credential", "", "Authentication required: send Authorization: Bearer <api key or token>.")
 			return
 		}
-		bucket := security.AuthBucket(st.ip, credential)
-		if err := s.Lockout.Check(r.Context(), bucket); err != nil {
-			s.refuseLimit(w, r, "locked_out", err)
-			return
+		pre, prechecked := security.PrecheckBucket(st.ip, credential)
+		if prechecked {
+			if err := s.Lockout.Check(r.Context(), pre); err != nil {
+				s.refuseLimit(w, r, "locked_out", err)
+				return
+			}
 		}
 		p, err := s.Authenticator.Authenticate(r.Context(), credential)
 		var authErr *security.AuthError
@@ -57,7 +59,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 				slog.String("reason", authErr.Reason), slog.String("key_id", authErr.KeyID),
 				slog.String("client_ip", st.ip.String()))
 			failed := security.FailureBucket(st.ip, credential, authErr)
-			if failed.Name != bucket.Name { // a made-up key id: is this address already locked for those?
+			if !prechecked || failed.Name != pre.Name { // counted per address: is the address locked already?
 				if lerr := s.Lockout.Check(r.Context(), failed); lerr != nil {
 					s.refuseLimit(w, r, "locked_out", lerr)
 					return

@@ -1153,18 +1153,28 @@ func TestMalformedPayloadsAreThrottled(t *testing.T) {
 		})
 	}
 
-	t.Run("AnotherAddressIsNotThrottled", func(t *testing.T) {
+	t.Run("TheLockedCallerIsRefusedEvenWellFormed", func(t *testing.T) {
+		// The lock is the caller's, not only its malformed bodies': a
+		// well-formed call is refused before its body is read.
+		hardLimited(t, hardDo(t, c, base, hardReq{key: key, body: hardGet(otherOrder)}))
+	})
+
+	t.Run("AnotherCallerIsNotThrottled", func(t *testing.T) {
 		b := hardClient(t, bystander)
 		r := hardDo(t, b, base, hardReq{key: otherKey, body: payloads[0].body})
 		if r.status != http.StatusBadRequest {
-			t.Fatalf("another address's first malformed payload: status %d, want 400", r.status)
+			t.Fatalf("another caller's first malformed payload: status %d, want 400", r.status)
 		}
 		hardServed(t, hardDo(t, b, base, hardReq{key: otherKey, body: hardGet(otherOrder)}), otherOrder)
 	})
 
 	hardFlush(t, env)
-	if got := hardRefusals(t, env, attacker)["malformed_payload"]; got != len(payloads) {
-		t.Errorf("%d malformed_payload refusals audited, want %d", got, len(payloads))
+	refusals := hardRefusals(t, env, attacker)
+	if got := refusals["malformed_payload"]; got != policy.AddressThreshold {
+		t.Errorf("%d malformed_payload refusals audited, want %d", got, policy.AddressThreshold)
+	}
+	if got := refusals["locked_out"]; got != len(payloads)-policy.AddressThreshold+1 {
+		t.Errorf("%d locked_out refusals audited, want %d", got, len(payloads)-policy.AddressThreshold+1)
 	}
 	hardNoSecrets(t, []*testenv.Env{env}, []string{key, otherKey}, answers...)
 }

@@ -45,6 +45,12 @@ func (s *server) inspect(next http.Handler) http.Handler {
 			return
 		}
 		st := state(r)
+		// A caller locked out for malformed requests is refused before its
+		// body is read.
+		if err := s.Lockout.Check(r.Context(), security.InvalidInputBucket(st.principal.Subject)); err != nil {
+			s.refuseLimit(w, r, "locked_out", err)
+			return
+		}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			var mbe *http.MaxBytesError
@@ -178,10 +184,10 @@ func checkKeys(dec *json.Decoder, depth int) error {
 }
 
 // malformed refuses a body this layer will not judge, and counts it
-// towards the sender's lockout: repeated malformed payloads are throttled
-// like failed logins.
+// towards the caller's lockout (the same bucket as invalid tool arguments):
+// repeated malformed payloads are throttled like failed logins.
 func (s *server) malformed(w http.ResponseWriter, r *http.Request) {
-	if err := s.Lockout.Fail(r.Context(), security.MalformedBucket(state(r).ip)); err != nil {
+	if err := s.Lockout.Fail(r.Context(), security.InvalidInputBucket(state(r).principal.Subject)); err != nil {
 		var le *security.LimitError
 		if errors.As(err, &le) {
 			s.refuseLimit(w, r, "malformed_payload", err)

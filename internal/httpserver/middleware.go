@@ -235,7 +235,7 @@ func sameOrigin(u *url.URL, scheme, host string) bool {
 // before any work is done for a caller not yet known.
 func (s *server) limitAddress(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q, err := s.Limits.AllowIP(r.Context(), state(r).ip.String())
+		q, err := s.Limits.AllowIP(r.Context(), state(r).ip)
 		setQuotaHeaders(w, q)
 		if err != nil {
 			s.refuseLimit(w, r, "address_rate_limited", err)
@@ -303,7 +303,7 @@ func (s *server) refuseLimit(w http.ResponseWriter, r *http.Request, reason stri
 func (s *server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string, code int, msg string) {
 	st := state(r)
 	st.refusal = reason
-	s.Audit.Refusal(st.ip.String(), reason)
+	s.Audit.Refusal(security.AddressKey(st.ip), reason)
 	writeRPCError(w, status, code, msg)
 }
 

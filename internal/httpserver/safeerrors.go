@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/example/order-mcp/internal/mcpserver"
+	"github.com/example/order-mcp/internal/security"
 )
 
 // safeErrors rewrites the error answers the SDK's HTTP handler writes
@@ -37,7 +38,7 @@ func (s *server) safeErrors(next http.Handler) http.Handler {
 			if e.mode != modeError {
 				st.refusal = "protocol_error"
 			}
-			s.Audit.Refusal(st.ip.String(), st.refusal)
+			s.Audit.Refusal(security.AddressKey(st.ip), st.refusal)
 		}
 	})
 }

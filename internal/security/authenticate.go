@@ -27,9 +27,10 @@ type AuthError struct {
 	// KeyID is the key id the credential named, when it was shaped like one
 	// of our API keys. The brute-force lockout keys on it.
 	KeyID string
-	// UnknownKey reports that no key has that id: the credential is as
-	// good as garbage, and the lockout counts it per address.
-	UnknownKey bool
+	// KeyExists reports that a key with that id exists (the secret was
+	// wrong, or the key is revoked or expired): only then does the lockout
+	// count the failure against that key id (FailureBucket).
+	KeyExists bool
 }
 
 func (e *AuthError) Error() string        { return "invalid credential: " + e.Reason }
@@ -105,13 +106,13 @@ func (a *Authenticator) apiKey(ctx context.Context, key string) (*Principal, err
 	now := a.now()
 	switch {
 	case err != nil:
-		return nil, &AuthError{Reason: "unknown api key", KeyID: keyID, UnknownKey: true}
+		return nil, &AuthError{Reason: "unknown api key", KeyID: keyID}
 	case !match:
-		return nil, &AuthError{Reason: "wrong api key secret", KeyID: keyID}
+		return nil, &AuthError{Reason: "wrong api key secret", KeyID: keyID, KeyExists: true}
 	case rec.RevokedAt != nil:
-		return nil, &AuthError{Reason: "api key revoked", KeyID: keyID}
+		return nil, &AuthError{Reason: "api key revoked", KeyID: keyID, KeyExists: true}
 	case rec.ExpiresAt != nil && !now.Before(*rec.ExpiresAt):
-		return nil, &AuthError{Reason: "api key expired", KeyID: keyID}
+		return nil, &AuthError{Reason: "api key expired", KeyID: keyID, KeyExists: true}
 	}
 	p := &Principal{
 		Subject:      "apikey:" + keyID,
@@ -124,7 +125,7 @@ func (a *Authenticator) apiKey(ctx context.Context, key string) (*Principal, err
 		p.ExpiresAt = *rec.ExpiresAt
 	}
 	if _, err := p.Access(); err != nil {
-		return nil, &AuthError{Reason: "api key bound to no customer and not staff", KeyID: keyID}
+		return nil, &AuthError{Reason: "api key bound to no customer and not staff", KeyID: keyID, KeyExists: true}
 	}
 	a.touch(ctx, keyID, now)
 	return p, nil

@@ -48,37 +48,62 @@ type Bucket struct {
 func keyed(p LockoutPolicy) int       { return p.Threshold }
 func addressOnly(p LockoutPolicy) int { return p.AddressThreshold }
 
-// AuthBucket is the bucket of a failed authentication from ip presenting
-// credential. A credential that names a key id is counted per address and
-// key id, so that a local attacker failing with other keys cannot lock out
-// the Claude Desktop on the same machine; anything else is counted per
-// address at the higher threshold.
+// AddressKey is how an address is counted by the limits and lockouts: an
+// IPv4 address as itself, an IPv6 address by its /64, since one host
+// usually holds a whole /64 and could otherwise rotate through it.
+func AddressKey(ip netip.Addr) string {
+	if ip.Is6() && !ip.Is4In6() {
+		return netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	return ip.String()
+}
+
+// AuthBucket is the bucket checked before a credential from ip is even
+// verified. A credential shaped like one of our API keys is checked per
+// address and key id, so that a local attacker failing with other keys
+// cannot lock out the Claude Desktop on the same machine; anything else per
+// address.
 func AuthBucket(ip netip.Addr, credential string) Bucket {
 	if id := presentedKeyID(credential); id != "" {
-		return Bucket{Name: "auth:" + ip.String() + "|" + id, threshold: keyed}
+		return Bucket{Name: "auth:" + AddressKey(ip) + "|" + id, threshold: keyed}
 	}
-	return Bucket{Name: "auth:" + ip.String(), threshold: addressOnly}
+	return AddressBucket(ip)
 }
 
-// FailureBucket is where a refused credential's failure is counted: the
-// address and key id bucket of AuthBucket when the key exists, and the
-// address-only bucket when the credential named no key or a key id that
-// does not exist. Otherwise an attacker could make up a fresh key id for
-// every attempt and never reach a threshold. A legitimate client's key
-// exists, so failures with made-up ids never lock it out.
+// AddressBucket counts failures that name no existing key: garbage, forged
+// or expired JWTs, made-up key ids. Its threshold is higher.
+func AddressBucket(ip netip.Addr) Bucket {
+	return Bucket{Name: "auth:" + AddressKey(ip), threshold: addressOnly}
+}
+
+// PrecheckBucket is the bucket to check before verifying credential, and
+// false when there is none: bearer JWTs are verified first, because every
+// OAuth caller behind one address (an office, a proxy) shares the address
+// bucket, and garbage sent by one of them must not lock out the others.
+// Their failures are still counted per address, and a locked address is
+// refused once its next JWT fails.
+func PrecheckBucket(ip netip.Addr, credential string) (Bucket, bool) {
+	if presentedKeyID(credential) == "" && strings.Count(credential, ".") == 2 {
+		return Bucket{}, false
+	}
+	return AuthBucket(ip, credential), true
+}
+
+// FailureBucket is where a refused credential's failure is counted: per
+// address and key id when the key exists (a wrong secret, a revoked or
+// expired key), per address otherwise. Only an existing key id gets a
+// bucket of its own: an attacker inventing a key id per attempt (or sending
+// a key-shaped string with a malformed secret) is counted per address, and
+// cannot fill the table with one row per invented id.
 func FailureBucket(ip netip.Addr, credential string, err *AuthError) Bucket {
-	if err != nil && err.UnknownKey {
-		return AuthBucket(ip, "")
+	if err != nil && err.KeyExists {
+		return AuthBucket(ip, credential)
 	}
-	return AuthBucket(ip, credential)
+	return AddressBucket(ip)
 }
 
-// MalformedBucket counts malformed payloads from an address.
-func MalformedBucket(ip netip.Addr) Bucket {
-	return Bucket{Name: "malformed:" + ip.String(), threshold: addressOnly}
-}
-
-// InvalidInputBucket counts tool calls with invalid arguments by a caller.
+// InvalidInputBucket counts a caller's malformed requests: bodies that do
+// not parse, and tool calls with invalid arguments.
 func InvalidInputBucket(subject string) Bucket {
 	return Bucket{Name: "invalid:" + subject, threshold: addressOnly}
 }
@@ -95,6 +120,22 @@ func presentedKeyID(credential string) string {
 		return ""
 	}
 	return id
+}
+
+// Pruner is implemented by lockout stores that must forget stale buckets
+// themselves (Postgres; Redis expires them).
+type Pruner interface {
+	PruneLockouts(ctx context.Context, idle time.Duration) (int64, error)
+}
+
+// Prune forgets buckets that are neither locked nor failed within the
+// policy's decay, so the table does not grow with every address that ever
+// failed once.
+func (l *Lockout) Prune(ctx context.Context) (int64, error) {
+	if p, ok := l.store.(Pruner); ok {
+		return p.PruneLockouts(ctx, l.policy.Decay)
+	}
+	return 0, nil
 }
 
 // LockoutStore keeps lockout state where every replica sees it and a

@@ -190,7 +190,6 @@ func TestLockoutBucketsAreDistinct(t *testing.T) {
 	names := map[string]string{
 		"keyed":     security.AuthBucket(ip, key.Key).Name,
 		"address":   security.AuthBucket(ip, "garbage").Name,
-		"malformed": security.MalformedBucket(ip).Name,
 		"invalid":   security.InvalidInputBucket("apikey:" + key.KeyID).Name,
 		"other ip":  security.AuthBucket(netip.MustParseAddr("192.0.2.2"), "garbage").Name,
 	}
@@ -325,7 +324,7 @@ func TestLockoutCheckReportsTheLatestLockOfSeveralBuckets(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			l := security.NewLockout(p, b.open(t)(t))
 			ip := randomIP(t)
-			short, long, free := security.MalformedBucket(ip), security.AuthBucket(ip, "garbage"), security.AuthBucket(ip, newKey(t).Key)
+			short, long, free := security.InvalidInputBucket("apikey:"+ip.String()), security.AuthBucket(ip, "garbage"), security.AuthBucket(ip, newKey(t).Key)
 			lockedFor(t, l.Fail(ctx, short), p.Base)
 			lockedFor(t, l.Fail(ctx, long), p.Base)
 			lockedFor(t, l.Fail(ctx, long), 2*p.Base)
@@ -381,8 +380,8 @@ func TestMemoryLockoutStore(t *testing.T) {
 		base := netip.MustParseAddr("2001:db8:1::").As16()
 		for i := range 100_001 {
 			a := base
-			a[12], a[13], a[14], a[15] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
-			_ = l.Fail(ctx, security.MalformedBucket(netip.AddrFrom16(a)))
+			a[4], a[5], a[6], a[7] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i) // a /64 each
+			_ = l.Fail(ctx, security.AddressBucket(netip.AddrFrom16(a)))
 		}
 		lockedFor(t, l.Check(ctx, guessed), time.Hour)
 	})

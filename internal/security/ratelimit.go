@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -77,9 +78,9 @@ func NewLimits(cfg LimitsConfig, shared *SharedCounters, lockout *Lockout) *Limi
 	}
 }
 
-// AllowIP counts one request from ip.
-func (l *Limits) AllowIP(ctx context.Context, ip string) (Quota, error) {
-	return count(ctx, l.perIP, "ip:"+ip, "requests from this address")
+// AllowIP counts one request from ip (an IPv6 address by its /64).
+func (l *Limits) AllowIP(ctx context.Context, ip netip.Addr) (Quota, error) {
+	return count(ctx, l.perIP, "ip:"+AddressKey(ip), "requests from this address")
 }
 
 // Admit counts one tool call by p and takes one of its concurrency slots.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -70,7 +71,7 @@ func TestPerIPLimit(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			l := security.NewLimits(limitsConfig(func(c *security.LimitsConfig) { c.PerIP = perMinute(3) }),
 				b.counters(t)(t), security.NewLockout(testPolicy, security.NewMemoryLockoutStore()))
-			ip, other := randomIP(t).String(), randomIP(t).String()
+			ip, other := randomIP(t), randomIP(t)
 
 			for i := range 3 {
 				q, err := l.AllowIP(ctx, ip)
@@ -332,7 +333,7 @@ func TestRedisCountersAreSharedByReplicas(t *testing.T) {
 		count func(l *security.Limits) error
 	}{
 		{"RequestsFromOneAddress", func(l *security.Limits) error {
-			_, err := l.AllowIP(ctx, "192.0.2.77")
+			_, err := l.AllowIP(ctx, netip.MustParseAddr("192.0.2.77"))
 			return err
 		}},
 		{"ToolCallsOfOnePrincipal", func(l *security.Limits) error {
@@ -365,7 +366,7 @@ func TestRedisCountersAreSharedByReplicas(t *testing.T) {
 	})
 	t.Run("AnotherPrefixDoesNotShare", func(t *testing.T) {
 		other := security.NewLimits(cfg, shared(t, prefix(t)), security.NewLockout(testPolicy, security.NewMemoryLockoutStore()))
-		if _, err := other.AllowIP(ctx, "192.0.2.77"); err != nil {
+		if _, err := other.AllowIP(ctx, netip.MustParseAddr("192.0.2.77")); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -455,7 +456,7 @@ func TestDeadRedis(t *testing.T) {
 
 			t.Run("PerIPLimitStillHoldsInMemory", func(t *testing.T) {
 				if refused := within(t, 20, func() error {
-					_, err := l.AllowIP(ctx, "192.0.2.10")
+					_, err := l.AllowIP(ctx, netip.MustParseAddr("192.0.2.10"))
 					return err
 				}); refused != 17 {
 					t.Errorf("%d of 20 refused, want 17 (limit 3)", refused)

@@ -84,3 +84,18 @@ func (s *Store) UpdateLockout(ctx context.Context, bucket string, update func(*L
 	})
 	return st, translate("update lockout", err)
 }
+
+const pruneLockoutsSQL = `-- name: prune_lockouts
+DELETE FROM auth_lockouts
+ WHERE updated_at < now() - $1::interval
+   AND (locked_until IS NULL OR locked_until < now())`
+
+// PruneLockouts deletes buckets that are not locked and have not failed for
+// idle, so that every address that ever failed once does not stay forever.
+func (s *Store) PruneLockouts(ctx context.Context, idle time.Duration) (int64, error) {
+	tag, err := s.pool.Exec(ctx, pruneLockoutsSQL, idle.String())
+	if err != nil {
+		return 0, translate("prune lockouts", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,78 @@
+package httpserver_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/example/order-mcp/internal/httpserver"
+	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/testenv"
+)
+
+// TestInventedKeyIDsWithMalformedSecretsAreCountedPerAddress: key-shaped
+// credentials with a made-up key id and a malformed secret name no key
+// that exists. They are counted per address (and so locked there), and they
+// leave one lockout row for the address, not one per invented id.
+func TestInventedKeyIDsWithMalformedSecretsAreCountedPerAddress(t *testing.T) {
+	t.Parallel()
+	ip := hardIPs()
+	policy := hardLockoutPolicy
+	policy.AddressThreshold = 5
+	env := testenv.New(t, dsn, testenv.Options{Lockout: &policy})
+	base := hardServe(t, env.Handler())
+	c := hardClient(t, ip(1))
+	locked := -1
+	for i := range 10 {
+		invented := "osmcp_" + strings.Repeat(string(rune('a'+i)), 12) + "_x" // a fresh key id each time
+		r := hardDo(t, c, base, hardReq{key: invented, body: hardListTools})
+		if r.status == http.StatusTooManyRequests {
+			locked = i + 1
+			break
+		}
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: status %d", i+1, r.status)
+		}
+	}
+	if locked != policy.AddressThreshold {
+		t.Fatalf("locked at attempt %d, want %d", locked, policy.AddressThreshold)
+	}
+	rows, err := env.OwnerQueryStrings(t, `SELECT bucket FROM auth_lockouts WHERE bucket LIKE $1`, "auth:"+ip(1)+"%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 {
+		t.Fatalf("%d lockout rows for one address: %v", len(rows), rows)
+	}
+}
+
+// TestGarbageCannotLockOutJWTCallersBehindTheSameAddress: OAuth callers
+// behind one address (an office, a proxy) share the address bucket. Garbage
+// sent by one of them locks the garbage out, not the others' valid tokens.
+func TestGarbageCannotLockOutJWTCallersBehindTheSameAddress(t *testing.T) {
+	t.Parallel()
+	ip := hardIPs()
+	issuer := testenv.NewIssuer(t)
+	aud := "http://127.0.0.1/mcp"
+	policy := hardLockoutPolicy
+	policy.AddressThreshold = 3
+	env := testenv.New(t, dsn, testenv.Options{
+		Lockout: &policy, TokenVerifier: issuer.Verifier(t, aud),
+		HTTP: httpserver.Config{ResourceURL: aud, OAuthIssuer: issuer.ID},
+	})
+	base := hardServe(t, env.Handler())
+	c := hardClient(t, ip(1))
+	claims := issuer.Claims(aud, "colleague", security.ScopeRead)
+	claims["customer_id"] = store.DemoCustomers()[2].ID
+	valid := issuer.Token(t, claims)
+	order := hardOrders(t, env, store.DemoCustomers()[2].ID)[0]
+
+	for range policy.AddressThreshold {
+		hardDo(t, c, base, hardReq{key: "garbage", body: hardListTools})
+	}
+	hardLimited(t, hardDo(t, c, base, hardReq{key: "more-garbage", body: hardListTools}))
+	forged := strings.TrimSuffix(valid, valid[len(valid)-4:]) + "AAAA"
+	hardLimited(t, hardDo(t, c, base, hardReq{key: forged, body: hardListTools}))
+	hardServed(t, hardDo(t, c, base, hardReq{key: valid, body: hardGet(order)}), order)
+}
