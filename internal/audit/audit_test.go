@@ -776,3 +776,41 @@ func TestConcurrentCloseIsHarmless(t *testing.T) {
 		t.Fatalf("%d refusals recorded, want 50", total)
 	}
 }
+
+// TestAppendsHoldUnderRepeatableReadDefaults: a database (or a
+// DATABASE_URL) may set default_transaction_isolation to repeatable read.
+// The chain's head is read after its lock, which only sees the previous
+// holder's commit under READ COMMITTED; the store pins that, so several
+// writers still append without colliding.
+func TestAppendsHoldUnderRepeatableReadDefaults(t *testing.T) {
+	freshTrail(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	rr := dsn + sep + "default_transaction_isolation=repeatable%20read"
+	var (
+		failed atomic.Int64
+		wg     sync.WaitGroup
+	)
+	for range 3 {
+		w := audit.NewWriter(dbtest.App(t, rr, store.Options{}), sealer(t), discard())
+		t.Cleanup(func() { _ = w.Close(context.Background()) })
+		for range 4 {
+			wg.Go(func() {
+				for range 25 {
+					if err := w.Write(context.Background(), entry("rr")); err != nil {
+						failed.Add(1)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of 300 appends failed", n)
+	}
+	if rep := verify(t, dbtest.Owner(t, dsn)); rep.FirstBad != 0 {
+		t.Fatalf("chain broken at %d: %s", rep.FirstBad, rep.Problem)
+	}
+}

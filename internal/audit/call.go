@@ -2,6 +2,9 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +21,16 @@ type Call struct {
 	entry   store.AuditEntry
 	written bool
 }
+
+// NewCorrelationID returns a fresh id that ties a client-visible error to
+// the log lines and the audit record that hold its details.
+func NewCorrelationID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // NewCall starts the record of a tool call.
 func (w *Writer) NewCall(tool, transport, correlationID string) *Call {

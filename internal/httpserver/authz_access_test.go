@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -371,4 +372,24 @@ func TestOAuthCallersEndToEnd(t *testing.T) {
 		})
 	}
 	authzNoSecrets(t, env.Env, outputs, nil, append(authzTokenSecrets(customerTok), authzTokenSecrets(staffTok)...)...)
+}
+
+// TestTokenInsideTheClockSkewIsServed: a token that expired a few seconds
+// ago is within the verifier's 30-second skew and must be served like any
+// valid token (not refused by a second, skew-less check further down).
+func TestTokenInsideTheClockSkewIsServed(t *testing.T) {
+	issuer := testenv.NewIssuer(t)
+	aud := "http://127.0.0.1/mcp"
+	env := testenv.New(t, dsn, testenv.Options{TokenVerifier: issuer.Verifier(t, aud),
+		HTTP: httpserver.Config{ResourceURL: aud, OAuthIssuer: issuer.ID}})
+	claims := issuer.Claims(aud, "skewed", security.ScopeRead)
+	claims["customer_id"] = store.DemoCustomers()[1].ID
+	claims["exp"] = time.Now().Add(-10 * time.Second).Unix()
+	claims["iat"] = time.Now().Add(-time.Minute).Unix()
+	claims["nbf"] = time.Now().Add(-time.Minute).Unix()
+	cs := env.ConnectHTTP(t, issuer.Token(t, claims), testenv.Protocol20251125)
+	res := testenv.Call(t, cs, "list_recent_orders", map[string]any{"limit": 1})
+	if res.IsError {
+		t.Fatalf("a token 10s past exp (inside the 30s skew) was refused: %s", testenv.Text(res))
+	}
 }

@@ -2,13 +2,19 @@ package httpserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/example/order-mcp/internal/audit"
+	"github.com/example/order-mcp/internal/logging"
 
 	"github.com/example/order-mcp/internal/mcpserver"
 	"github.com/example/order-mcp/internal/security"
@@ -62,7 +68,7 @@ func (s *server) inspect(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		method, tool, err := readRequest(body)
+		method, tool, args, err := readRequest(body)
 		if err != nil {
 			s.malformed(w, r)
 			return
@@ -72,7 +78,7 @@ func (s *server) inspect(next http.Handler) http.Handler {
 			want, known := scopes[tool]
 			if known {
 				if missing := st.principal.MissingScopes(want); len(missing) > 0 {
-					s.insufficientScope(w, r, want)
+					s.insufficientScope(w, r, tool, want, missing, args)
 					return
 				}
 			}
@@ -104,38 +110,38 @@ func loggableTool(t string, known map[string][]string) string {
 var errMalformed = errors.New("malformed JSON-RPC request")
 
 // readRequest returns the JSON-RPC method of body and, for tools/call, the
-// tool name, as the SDK would decode them.
-func readRequest(body []byte) (method, tool string, err error) {
+// tool name and raw arguments, as the SDK would decode them.
+func readRequest(body []byte) (method, tool string, args json.RawMessage, err error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return "", "", errMalformed // batches ([...]) and non-objects
+		return "", "", nil, errMalformed // batches ([...]) and non-objects
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := checkKeys(dec, 0); err != nil {
-		return "", "", errMalformed
+		return "", "", nil, errMalformed
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return "", "", errMalformed // anything after the one request: a second object, stray data
+		return "", "", nil, errMalformed // anything after the one request: a second object, stray data
 	}
 	msg, err := jsonrpc.DecodeMessage(body)
 	if err != nil {
-		return "", "", errMalformed
+		return "", "", nil, errMalformed
 	}
 	req, ok := msg.(*jsonrpc.Request)
 	if !ok {
-		return "", "", nil // a response to a server request (stateful mode)
+		return "", "", nil, nil // a response to a server request (stateful mode)
 	}
 	if req.Method != "tools/call" {
-		return req.Method, "", nil
+		return req.Method, "", nil, nil
 	}
 	var params map[string]json.RawMessage // exact-case keys, as the SDK's decoder
 	if err := json.Unmarshal(req.Params, &params); err != nil {
-		return "", "", errMalformed
+		return "", "", nil, errMalformed
 	}
 	if err := json.Unmarshal(params["name"], &tool); err != nil {
-		return "", "", errMalformed
+		return "", "", nil, errMalformed
 	}
-	return req.Method, tool, nil
+	return req.Method, tool, params["arguments"], nil
 }
 
 // maxDepth bounds nesting; no MCP request needs more.
@@ -199,13 +205,29 @@ func (s *server) malformed(w http.ResponseWriter, r *http.Request) {
 }
 
 // insufficientScope answers 403 with the challenge that lets a client ask
-// its authorization server for more scope (RFC 6750 section 3.1).
-func (s *server) insufficientScope(w http.ResponseWriter, r *http.Request, want []string) {
+// its authorization server for more scope (RFC 6750 section 3.1). The
+// refused call is recorded in the audit trail as a tool call of its own,
+// with the caller, the tool and the redacted arguments, exactly as the MCP
+// layer records the same refusal over stdio: an attempt to reach a tool
+// the caller may not use is worth a record by name.
+func (s *server) insufficientScope(w http.ResponseWriter, r *http.Request, tool string, want, missing []string, args json.RawMessage) {
+	st := state(r)
+	st.refusal = "insufficient_scope"
+	call := s.Audit.NewCall(tool, "http", audit.NewCorrelationID())
+	call.SetPrincipal(st.principal.Subject, st.principal.CredentialID)
+	call.SetArguments(logging.RedactJSON(args))
+	call.Decide(false, "missing scope "+strings.Join(missing, " "))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	if err := call.Finish(ctx, "denied"); err != nil {
+		s.Logger.LogAttrs(ctx, slog.LevelError, "audit record of a scope refusal not committed", slog.String("error", err.Error()))
+	}
+
 	params := []string{`realm="order-mcp"`, `error="insufficient_scope"`, `scope="` + strings.Join(want, " ") + `"`}
 	if s.oauth() {
 		params = append(params, `resource_metadata="`+s.metadataURL()+`"`)
 	}
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
-	s.refuse(w, r, http.StatusForbidden, "insufficient_scope", mcpserver.CodeForbidden,
+	writeRPCError(w, http.StatusForbidden, mcpserver.CodeForbidden,
 		"Forbidden: this credential lacks the scope "+strings.Join(want, " ")+" this tool requires.")
 }

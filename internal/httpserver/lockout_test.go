@@ -76,3 +76,32 @@ func TestGarbageCannotLockOutJWTCallersBehindTheSameAddress(t *testing.T) {
 	hardLimited(t, hardDo(t, c, base, hardReq{key: forged, body: hardListTools}))
 	hardServed(t, hardDo(t, c, base, hardReq{key: valid, body: hardGet(order)}), order)
 }
+
+// TestScopeRefusalOverHTTPIsAuditedByName: a read-only caller attempting
+// cancel_order over HTTP is refused before the MCP layer (403), and the
+// attempt is still recorded as a tool call of its own: who, which tool,
+// which order (redacted arguments), denied, and why.
+func TestScopeRefusalOverHTTPIsAuditedByName(t *testing.T) {
+	t.Parallel()
+	ip := hardIPs()
+	env := testenv.New(t, dsn, testenv.Options{Lockout: &hardNoLockout})
+	base := hardServe(t, env.Handler())
+	customer := store.DemoCustomers()[0]
+	order := hardOrders(t, env, customer.ID)[0]
+	key, keyID := env.Key(t, customer.ID, security.ScopeRead)
+	r := hardDo(t, hardClient(t, ip(1)), base, hardReq{key: key,
+		body: hardCall("cancel_order", map[string]any{"order_id": order, "reason": "customer_request"})})
+	if r.status != http.StatusForbidden {
+		t.Fatalf("status %d, want 403", r.status)
+	}
+	hardFlush(t, env)
+	rows, err := env.OwnerQueryStrings(t, `SELECT concat_ws('|', kind, principal, credential_id, transport, action, decision, outcome, reason, arguments)
+		FROM audit_log WHERE credential_id = $1`, keyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "tool_call|apikey:" + keyID + "|" + keyID + "|http|cancel_order|denied|denied|missing scope orders:cancel|"
+	if len(rows) != 1 || !strings.HasPrefix(rows[0], want) || !strings.Contains(rows[0], order) {
+		t.Fatalf("audit rows %q, want one starting %q and naming the order", rows, want)
+	}
+}

@@ -2,8 +2,6 @@ package mcpserver
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -305,15 +303,9 @@ func internalError(corr string) *mcp.CallToolResult {
 	return toolError(fmt.Sprintf("Internal error, reference %s. Please try again later.", corr))
 }
 
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
 // correlationID ties a client-visible error to the log line and the audit
 // record that hold the details.
-func correlationID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return strings.ToLower(idEncoding.EncodeToString(b[:]))
-}
+func correlationID() string { return audit.NewCorrelationID() }
 
 func isLimit(err error) bool {
 	var le *security.LimitError

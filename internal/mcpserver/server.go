@@ -74,12 +74,16 @@ const principalExtraKey = "order-mcp/principal"
 // request in the form the SDK carries to the MCP layer (req.Extra.TokenInfo).
 // UserID is the principal's subject, which the SDK's stateful mode uses to
 // bind a session to its creator.
+//
+// Expiration is left zero: the credential's expiry was checked, with its
+// clock skew, when it was authenticated for this very request, and the
+// SDK's own check (no skew) would otherwise refuse a token inside the skew
+// with a bare 401.
 func TokenInfo(p *security.Principal) *auth.TokenInfo {
 	return &auth.TokenInfo{
-		Scopes:     p.Scopes,
-		Expiration: p.ExpiresAt,
-		UserID:     p.Subject,
-		Extra:      map[string]any{principalExtraKey: p},
+		Scopes: p.Scopes,
+		UserID: p.Subject,
+		Extra:  map[string]any{principalExtraKey: p},
 	}
 }
 

@@ -47,7 +47,7 @@ func (s *Store) inTx(ctx context.Context, a Access, mode pgx.TxAccessMode, fn fu
 	if !a.valid() {
 		return ErrNoAccess
 	}
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: mode}, func(tx pgx.Tx) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: mode, IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		anyCustomer := "off"
 		if a.anyCustomer {
 			anyCustomer = "on"

@@ -61,14 +61,15 @@ func GenesisHMAC() []byte { return make([]byte, 32) }
 // AppendAudit appends entries to the audit trail in one transaction: one
 // commit (one fsync) for the whole batch.
 func (s *Store) AppendAudit(ctx context.Context, seal Sealer, entries []*AuditEntry) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		return appendAudit(ctx, tx, seal, entries)
 	})
 	return translate("append audit", err)
 }
 
 // appendAudit chains and inserts entries inside tx, holding the chain lock
-// until tx ends.
+// until tx ends. tx must be READ COMMITTED, so that the head it reads after
+// the lock is the one the previous holder committed.
 func appendAudit(ctx context.Context, tx pgx.Tx, seal Sealer, entries []*AuditEntry) error {
 	if _, err := tx.Exec(ctx, lockAuditSQL, AuditChainLockKey); err != nil {
 		return err

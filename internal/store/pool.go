@@ -78,6 +78,10 @@ func configure(cfg *pgxpool.Config, opts Options) {
 	rp["lock_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
 	rp["idle_in_transaction_session_timeout"] = strconv.FormatInt((2 * timeout).Milliseconds(), 10)
 	rp["search_path"] = "public"
+	// The audit chain reads its head after taking its lock; under
+	// REPEATABLE READ that read would see the snapshot from before the
+	// wait. The code relies on READ COMMITTED, so it says so.
+	rp["default_transaction_isolation"] = "read committed"
 	rp["application_name"] = "order-mcp"
 
 	cfg.ConnConfig.Tracer = &tracer{logger: opts.Logger, observe: opts.Observe}

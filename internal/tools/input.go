@@ -120,9 +120,12 @@ func check[In validator](raw json.RawMessage, accepted ...string) error {
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return &InputError{Field: "arguments", Rule: "must be a JSON object."}
 	}
-	for name := range fields {
+	for name, value := range fields {
 		if !slices.Contains(accepted, name) {
 			return &InputError{Field: "arguments", Rule: "unknown argument; accepted arguments are " + strings.Join(accepted, ", ") + "."}
+		}
+		if string(value) == "null" { // the schema refuses null: so does this check
+			return &InputError{Field: name, Rule: "must not be null; omit it instead."}
 		}
 	}
 	var in In
