@@ -1,9 +1,12 @@
 package httpserver_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/example/order-mcp/internal/httpserver"
 	"github.com/example/order-mcp/internal/security"
@@ -103,5 +106,49 @@ func TestScopeRefusalOverHTTPIsAuditedByName(t *testing.T) {
 	want := "tool_call|apikey:" + keyID + "|" + keyID + "|http|cancel_order|denied|denied|missing scope orders:cancel|"
 	if len(rows) != 1 || !strings.HasPrefix(rows[0], want) || !strings.Contains(rows[0], order) {
 		t.Fatalf("audit rows %q, want one starting %q and naming the order", rows, want)
+	}
+}
+
+// TestSessionCapHoldsUnderConcurrentInitializes: many initializes at once
+// from one principal must not all pass the per-principal session cap
+// before any of them is recorded.
+func TestSessionCapHoldsUnderConcurrentInitializes(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t, dsn, testenv.Options{Lockout: &hardNoLockout,
+		HTTP: httpserver.Config{Stateful: true, MaxSessionsPerPrincipal: 2, SessionIdleTimeout: time.Minute}})
+	base := hardServe(t, env.Handler())
+	key, _ := env.Key(t, store.DemoCustomers()[0].ID, security.ScopeRead)
+	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
+	var (
+		mu  sync.Mutex
+		ids = map[string]bool{}
+		wg  sync.WaitGroup
+	)
+	start := make(chan struct{})
+	c := &http.Client{Timeout: 10 * time.Second}
+	for range 50 {
+		wg.Go(func() {
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(initialize))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := c.Do(req)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+			if id := resp.Header.Get("Mcp-Session-Id"); id != "" {
+				mu.Lock()
+				ids[id] = true
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(ids) == 0 || len(ids) > 2 {
+		t.Fatalf("%d sessions opened under a cap of 2", len(ids))
 	}
 }

@@ -22,10 +22,12 @@ type sessionTracker struct {
 
 	mu       sync.Mutex
 	sessions map[string]map[string]time.Time // subject -> session id -> last seen
+	pending  map[string]int                  // subject -> session creations under way
 }
 
 func newSessionTracker(max int, idle time.Duration) *sessionTracker {
-	return &sessionTracker{max: max, idle: idle, sessions: make(map[string]map[string]time.Time)}
+	return &sessionTracker{max: max, idle: idle,
+		sessions: make(map[string]map[string]time.Time), pending: make(map[string]int)}
 }
 
 const sessionHeader = "Mcp-Session-Id"
@@ -34,16 +36,20 @@ func (t *sessionTracker) wrap(next http.Handler, s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		subject := state(r).principal.Subject
 		id := r.Header.Get(sessionHeader)
-		if id == "" && r.Method == http.MethodPost && !t.admit(subject) {
-			w.Header().Set("Retry-After", "60")
-			s.refuse(w, r, http.StatusTooManyRequests, "too_many_sessions", mcpserver.CodeRateLimited,
-				"Too many open sessions for this credential. Close one (DELETE) or wait for one to expire.")
-			return
+		creating := id == "" && r.Method == http.MethodPost
+		if creating {
+			if !t.reserve(subject) {
+				w.Header().Set("Retry-After", "60")
+				s.refuse(w, r, http.StatusTooManyRequests, "too_many_sessions", mcpserver.CodeRateLimited,
+					"Too many open sessions for this credential. Close one (DELETE) or wait for one to expire.")
+				return
+			}
+			defer t.unreserve(subject)
 		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		switch {
-		case id == "" && rec.status < 300:
+		case creating && rec.status < 300:
 			if created := w.Header().Get(sessionHeader); created != "" {
 				t.seen(subject, created)
 			}
@@ -55,8 +61,10 @@ func (t *sessionTracker) wrap(next http.Handler, s *server) http.Handler {
 	})
 }
 
-// admit reports whether subject may open another session.
-func (t *sessionTracker) admit(subject string) bool {
+// reserve takes a slot for a session subject is opening, if one is free.
+// Sessions being created count, so concurrent initializes cannot all pass
+// the check before any of them is recorded.
+func (t *sessionTracker) reserve(subject string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	live := t.sessions[subject]
@@ -65,7 +73,21 @@ func (t *sessionTracker) admit(subject string) bool {
 			delete(live, id)
 		}
 	}
-	return len(live) < t.max
+	if len(live)+t.pending[subject] >= t.max {
+		return false
+	}
+	t.pending[subject]++
+	return true
+}
+
+// unreserve releases a slot once the session is recorded (or was not
+// created).
+func (t *sessionTracker) unreserve(subject string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending[subject]--; t.pending[subject] <= 0 {
+		delete(t.pending, subject)
+	}
 }
 
 func (t *sessionTracker) seen(subject, id string) {

@@ -45,6 +45,7 @@ var (
 	apiKeyRE   = regexp.MustCompile(`osmcp_([a-z2-7]{12})_[A-Za-z0-9]+`)
 	anyKeyRE   = regexp.MustCompile(`osmcp_[A-Za-z0-9_-]*`)
 	jwtRE      = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+	jwtPartRE  = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]*`) // a JWT cut before its signature
 	bearerRE   = regexp.MustCompile(`(?i)(bearer\s+)[^\s",]+`)
 	emailRE    = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
 	phoneRE    = regexp.MustCompile(`\+[0-9][0-9 ().-]{6,}[0-9]`)
@@ -66,6 +67,7 @@ func RedactString(s string) string {
 		return "osmcp_" + Redacted // a partial or malformed key is still a secret
 	})
 	s = jwtRE.ReplaceAllString(s, "[REDACTED_JWT]")
+	s = jwtPartRE.ReplaceAllString(s, "[REDACTED_JWT]")
 	s = bearerRE.ReplaceAllString(s, "${1}"+Redacted)
 	s = urlPassRE.ReplaceAllString(s, "${1}"+Redacted+"@")
 	s = passwordRE.ReplaceAllString(s, "${1}"+Redacted)
@@ -173,10 +175,26 @@ func redactValue(v any) any {
 		}
 		return t
 	case string:
-		return truncateRunes(RedactString(t), maxStringInJSON)
+		// Cut first, generously, so that redacting a megabyte-long argument
+		// does not cost a megabyte of regular expressions; then redact; then
+		// cut to what is kept. A secret straddling the first cut is still
+		// caught by its prefix (see jwtPartRE and anyKeyRE).
+		return truncateRunes(RedactString(prefixRunes(t, 8*maxStringInJSON)), maxStringInJSON)
 	default:
 		return v
 	}
+}
+
+// prefixRunes returns at most the first n runes of s.
+func prefixRunes(s string, n int) string {
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos]
+		}
+		i++
+	}
+	return s
 }
 
 func truncateRunes(s string, n int) string {
