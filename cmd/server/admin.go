@@ -22,9 +22,11 @@ import (
 // the schema: they are the operator's tools, not the model's. Each one that
 // changes something is recorded in the audit trail.
 
-// admin opens the owner connection and an audit writer on it.
-func admin(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*store.Store, *audit.Writer, func(), error) {
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{StatementTimeout: time.Minute, MaxConns: 2})
+// admin opens the owner connection and an audit writer on it. timeout
+// bounds each statement: a minute for most commands, more for reading the
+// whole audit trail.
+func admin(ctx context.Context, cfg *config.Config, logger *slog.Logger, timeout time.Duration) (*store.Store, *audit.Writer, func(), error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{StatementTimeout: timeout, MaxConns: 2})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -47,7 +49,7 @@ func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
-	_, w, done, err := admin(ctx, cfg, logger)
+	_, w, done, err := admin(ctx, cfg, logger, time.Minute)
 	if err != nil {
 		return err
 	}
@@ -61,7 +63,7 @@ func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdou
 }
 
 func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
-	db, w, done, err := admin(ctx, cfg, logger)
+	db, w, done, err := admin(ctx, cfg, logger, time.Minute)
 	if err != nil {
 		return err
 	}
@@ -85,7 +87,7 @@ func keys(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []s
 	if len(args) == 0 {
 		return errUsage
 	}
-	db, w, done, err := admin(ctx, cfg, logger)
+	db, w, done, err := admin(ctx, cfg, logger, time.Minute)
 	if err != nil {
 		return err
 	}
@@ -213,7 +215,7 @@ func auditCmd(ctx context.Context, cfg *config.Config, logger *slog.Logger, args
 	if len(args) != 1 || args[0] != "verify" {
 		return errors.New("usage: server audit verify")
 	}
-	db, _, done, err := admin(ctx, cfg, logger)
+	db, _, done, err := admin(ctx, cfg, logger, 6*time.Hour) // it streams the whole trail in one statement
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,11 @@ type Config struct {
 
 	// Audit.
 	AuditHMACKey []byte
+
+	// SDKDebug is MCPGODEBUG, the go-sdk's compatibility switches, which it
+	// reads from the environment itself. Reported in the posture line,
+	// since some (allowsessionsinstateless=1) change what HTTP accepts.
+	SDKDebug string
 }
 
 // Development reports whether MCP_ENV is development. Development relaxes
@@ -161,6 +166,8 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 		DBMaxConns:       int32(r.integer("DB_MAX_CONNS", 10, 1, 500)),
 
 		AuditHMACKey: []byte(r.secret("AUDIT_HMAC_KEY")),
+
+		SDKDebug: r.str("MCPGODEBUG", ""),
 	}
 	if c.ResourceURL == "" {
 		c.ResourceURL = defaultResourceURL(c.HTTPAddr, c.TLS())

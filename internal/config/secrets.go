@@ -166,6 +166,7 @@ func (c *Config) Posture() []slog.Attr {
 		slog.Int("trusted_proxies", len(c.TrustedProxies)),
 		slog.Bool("stateful_http", c.Stateful),
 		slog.Bool("audit_key_configured", len(c.AuditHMACKey) > 0),
+		slog.String("sdk_debug", c.SDKDebug),
 	}
 	return attrs
 }

@@ -79,7 +79,9 @@ func New(d Deps) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
+	// Readiness touches the database: rate-limited like everything else
+	// that does work for callers nobody has authenticated.
+	mux.Handle("GET /readyz", s.limitAddress(http.HandlerFunc(s.readyz)))
 	if s.oauth() {
 		meta := s.protectedResourceMetadata()
 		mux.Handle("GET /.well-known/oauth-protected-resource", meta)

@@ -181,7 +181,7 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 		return nil, publicRPCError(log, ctx, authErr)
 	}
 	call.SetPrincipal(p.Subject, p.CredentialID)
-	log = log.With(slog.String("principal", p.Subject))
+	log = log.With(slog.String("principal", p.Subject), slog.String("auth", p.Method))
 	if !known {
 		call.Decide(false, "unknown tool")
 		outcome = "unknown_tool"
