@@ -199,23 +199,31 @@ func TestEndToEnd(t *testing.T) {
 	})
 }
 
-// TestServeRefusesToExposeAServerNobodyCanUse: on a non-loopback address,
-// with no active API key and no OAuth issuer, serve does not start.
-func TestServeRefusesToExposeAServerNobodyCanUse(t *testing.T) {
+// emptyDatabase creates a database of its own for one test, dropped when
+// the test ends, and returns its URL: nothing migrated, nothing seeded.
+func emptyDatabase(t *testing.T) string {
+	t.Helper()
 	ctx := context.Background()
 	admin := dbtest.AdminURL()
-	name := fmt.Sprintf("test_nokeys_%d", time.Now().UnixNano())
+	name := fmt.Sprintf("test_empty_%d", time.Now().UnixNano())
 	owner, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer owner.Close(ctx)
 	if _, err := owner.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = owner.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
-	empty := dbtest.WithDatabase(admin, name)
-	env := append(prodEnv(), "DATABASE_URL="+empty, "MCP_HTTP_ADDR=0.0.0.0:0", "MCP_TLS_TERMINATED_BY_PROXY=true")
+	t.Cleanup(func() {
+		_, _ = owner.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		_ = owner.Close(ctx)
+	})
+	return dbtest.WithDatabase(admin, name)
+}
+
+// TestServeRefusesToExposeAServerNobodyCanUse: on a non-loopback address,
+// with no active API key and no OAuth issuer, serve does not start.
+func TestServeRefusesToExposeAServerNobodyCanUse(t *testing.T) {
+	env := append(prodEnv(), "DATABASE_URL="+emptyDatabase(t), "MCP_HTTP_ADDR=0.0.0.0:0", "MCP_TLS_TERMINATED_BY_PROXY=true")
 	cli(t, env, "migrate")
 
 	cmd := exec.Command(serverBinary(t), "serve")
@@ -230,19 +238,7 @@ func TestServeRefusesToExposeAServerNobodyCanUse(t *testing.T) {
 // `server migrate` on the same empty database; every run succeeds and each
 // migration is applied exactly once.
 func TestConcurrentMigrationsApplyOnce(t *testing.T) {
-	ctx := context.Background()
-	admin := dbtest.AdminURL()
-	name := fmt.Sprintf("test_migrate_%d", time.Now().UnixNano())
-	owner, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close(ctx)
-	if _, err := owner.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = owner.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
-	env := append(prodEnv(), "DATABASE_URL="+dbtest.WithDatabase(admin, name))
+	env := append(prodEnv(), "DATABASE_URL="+emptyDatabase(t))
 
 	const replicas = 4
 	var wg sync.WaitGroup
