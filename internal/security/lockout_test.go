@@ -188,10 +188,10 @@ func TestLockoutBucketsAreDistinct(t *testing.T) {
 	ip := netip.MustParseAddr("192.0.2.1")
 	key := newKey(t)
 	names := map[string]string{
-		"keyed":     security.AuthBucket(ip, key.Key).Name,
-		"address":   security.AuthBucket(ip, "garbage").Name,
-		"invalid":   security.InvalidInputBucket("apikey:" + key.KeyID).Name,
-		"other ip":  security.AuthBucket(netip.MustParseAddr("192.0.2.2"), "garbage").Name,
+		"keyed":    security.AuthBucket(ip, key.Key).Name,
+		"address":  security.AuthBucket(ip, "garbage").Name,
+		"invalid":  security.InvalidInputBucket("apikey:" + key.KeyID).Name,
+		"other ip": security.AuthBucket(netip.MustParseAddr("192.0.2.2"), "garbage").Name,
 	}
 	seen := map[string]string{}
 	for what, name := range names {
