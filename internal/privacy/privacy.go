@@ -1,21 +1,50 @@
 package privacy
 
 import (
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
+// Every value a customer typed is returned only in a shape that cannot
+// carry prose: a value that does not fit its shape is withheld rather than
+// cleaned. (Text that is useful as prose, the delivery instructions, is
+// returned only in a field labelled untrusted; see internal/sanitize.)
+
+// domainRE is a DNS name: labels of letters, digits and hyphens.
+var domainRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$`)
+
 // Email keeps the first character of the local part and the domain:
-// "maya.lindqvist@example.com" becomes "m***@example.com". Something that
-// is not an address becomes "***".
+// "maya.lindqvist@example.com" becomes "m***@example.com". Anything that is
+// not an address with a DNS domain becomes "***".
 func Email(email string) string {
 	local, domain, ok := strings.Cut(strings.TrimSpace(email), "@")
-	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
+	if !ok || local == "" || len(domain) > 253 || !domainRE.MatchString(domain) {
 		return "***"
 	}
 	first, _ := utf8.DecodeRuneInString(local)
+	if !unicode.IsLetter(first) && !unicode.IsDigit(first) {
+		return "***@" + domain
+	}
 	return string(first) + "***@" + domain
+}
+
+// word reports whether s is one word of a name or a place: letters and
+// combining marks, with inner apostrophes, hyphens and periods, at most
+// max runes.
+func word(s string, max int) bool {
+	n := 0
+	for i, r := range s {
+		n++
+		switch {
+		case unicode.IsLetter(r), unicode.Is(unicode.M, r):
+		case (r == '\'' || r == '-' || r == '.' || r == '’') && i > 0:
+		default:
+			return false
+		}
+	}
+	return n > 0 && n <= max
 }
 
 // Phone keeps the last two digits: "+46 70 123 45 67" becomes "***67". A
@@ -34,32 +63,48 @@ func Phone(phone string) string {
 }
 
 // Name keeps the first given name and the initial of the last name: "Maya
-// Lindqvist" becomes "Maya L.".
+// Lindqvist" becomes "Maya L.". A name that is not made of words (see
+// word) is withheld: "".
 func Name(name string) string {
 	parts := strings.Fields(name)
-	switch len(parts) {
-	case 0:
+	if len(parts) == 0 || !word(parts[0], 32) {
 		return ""
-	case 1:
+	}
+	if len(parts) == 1 {
 		return parts[0]
 	}
 	last, _ := utf8.DecodeRuneInString(parts[len(parts)-1])
+	if !unicode.IsLetter(last) {
+		return parts[0]
+	}
 	return parts[0] + " " + string(unicode.ToUpper(last)) + "."
 }
 
 // Place is the whole policy for postal addresses: city and country only.
 // The street address and postal code are never read (the server's database
-// role cannot select them), so they have no masking function.
+// role cannot select them), so they have no masking function. A city that
+// is not made of up to four words is withheld.
 func Place(city, countryCode string) string {
-	if city == "" {
+	parts := strings.Fields(city)
+	ok := len(parts) > 0 && len(parts) <= 4
+	for _, p := range parts {
+		ok = ok && word(p, 32)
+	}
+	if !ok {
 		return countryCode
 	}
-	return city + ", " + countryCode
+	return strings.Join(parts, " ") + ", " + countryCode
 }
+
+// cardBrandRE is a card network's name.
+var cardBrandRE = regexp.MustCompile(`^[A-Za-z][A-Za-z ]{1,23}$`)
 
 // Card keeps the brand and the last four digits, which is all that is
 // stored: "Visa ending in 4242".
 func Card(brand, last4 string) string {
+	if !cardBrandRE.MatchString(brand) {
+		brand = "Card"
+	}
 	if len(last4) != 4 {
 		return brand
 	}

@@ -63,11 +63,12 @@ type Shipment struct {
 	DeliveredAt       *time.Time
 }
 
-// OrderEvent is one step of an order's status timeline.
+// OrderEvent is one step of an order's status timeline. Its stored
+// description is written for staff systems and not read here: the tools
+// describe each status with fixed text of their own.
 type OrderEvent struct {
-	Status      string
-	OccurredAt  time.Time
-	Description string
+	Status     string
+	OccurredAt time.Time
 }
 
 // OrderSummary is one line of an order list.
@@ -96,7 +97,7 @@ SELECT o.id, o.customer_id, o.status, o.placed_at, o.updated_at, o.item_count,
    AND (o.customer_id = $2 OR $3)`
 
 const getOrderEventsSQL = `-- name: get_order_events
-SELECT status, occurred_at, description
+SELECT status, occurred_at
   FROM order_events
  WHERE order_id = $1
    AND (customer_id = $2 OR $3)
@@ -132,7 +133,7 @@ func (s *Store) GetOrder(ctx context.Context, a Access, orderID string) (*Order,
 		}
 		o.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (OrderEvent, error) {
 			var e OrderEvent
-			err := r.Scan(&e.Status, &e.OccurredAt, &e.Description)
+			err := r.Scan(&e.Status, &e.OccurredAt)
 			return e, err
 		})
 		return err

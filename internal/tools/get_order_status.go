@@ -122,12 +122,12 @@ func orderStatus(o *store.Order) OrderStatus {
 		DeliveryInstructions: untrusted(o.DeliveryInstructions),
 	}
 	for _, e := range o.Events {
-		out.Timeline = append(out.Timeline, TimelineStep{Status: e.Status, At: timestamp(e.OccurredAt), Description: plain(e.Description, 200)})
+		out.Timeline = append(out.Timeline, TimelineStep{Status: e.Status, At: timestamp(e.OccurredAt), Description: statusText[e.Status]})
 	}
 	if s := o.Shipment; s != nil {
 		out.Shipment = &ShipmentInfo{
-			Carrier:        plain(s.Carrier, 40),
-			TrackingNumber: plain(s.TrackingNumber, 40),
+			Carrier:        shaped(carrierRE, plain(s.Carrier, 40)),
+			TrackingNumber: shaped(trackingRE, plain(s.TrackingNumber, 40)),
 			ShippedAt:      timestamp(s.ShippedAt),
 			DeliveredAt:    optionalTimestamp(s.DeliveredAt),
 		}

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/example/order-mcp/internal/privacy"
@@ -51,11 +52,12 @@ func contact(c store.Contact) Contact {
 }
 
 // plain cleans a short value that came from outside this code (typed by a
-// customer, sent by a carrier, written by another system) before it is put
-// in front of a model: the same rules as untrusted text (no invisible or
-// control characters, inert markup) and a length cap. Every string field of
-// every output type goes through plain or untrusted, except the ids and
-// enums this server generated and validated itself.
+// customer, sent by a carrier, written by another system) before its shape
+// is checked: the same rules as untrusted text (no invisible or control
+// characters, inert markup) and a length cap. Every string field of every
+// output type is either this server's own (ids, enums, fixed texts),
+// cleaned and then held to a shape that cannot carry prose (privacy, shaped),
+// or returned in a field labelled untrusted (untrusted).
 func plain(s string, maxRunes int) string {
 	return sanitize.UntrustedText(s, maxRunes).Text
 }
@@ -91,3 +93,29 @@ func optionalTimestamp(t *time.Time) string {
 }
 
 func cardText(o *store.Order) string { return privacy.Card(plain(o.CardBrand, 32), o.CardLast4) }
+
+// Values from the carrier are returned only in their expected shape: a
+// value that does not fit is withheld, so no prose reaches the model
+// through them.
+var (
+	trackingRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{3,39}$`)
+	carrierRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 &.-]{1,39}$`)
+)
+
+func shaped(re *regexp.Regexp, s string) string {
+	if !re.MatchString(s) {
+		return ""
+	}
+	return s
+}
+
+// statusText is the timeline's description of each status: fixed text of
+// this server's, never text read from the database.
+var statusText = map[string]string{
+	store.StatusPending:    "Order placed.",
+	store.StatusProcessing: "Payment confirmed; the warehouse is preparing the order.",
+	store.StatusShipped:    "Handed to the carrier.",
+	store.StatusDelivered:  "Delivered.",
+	store.StatusCancelled:  "Order cancelled.",
+	store.StatusReturned:   "Returned; refund issued.",
+}
