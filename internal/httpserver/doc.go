@@ -4,8 +4,8 @@
 // on one screen):
 //
 //	body size -> Host -> Origin -> per-address rate limit ->
-//	lockout + authentication -> JSON-RPC inspection and scope pre-check ->
-//	per-principal rate limit and concurrency -> MCP
+//	lockout + authentication -> JSON-RPC inspection ->
+//	per-principal rate limit and concurrency -> scope pre-check -> MCP
 //
 // Refusals here answer with the HTTP status the MCP authorization spec and
 // RFC 6750 call for (401 with a WWW-Authenticate challenge, 403
@@ -14,5 +14,6 @@
 // error answers are rewritten to fixed texts (safeerrors.go).
 //
 // Imports: internal/mcpserver, internal/security, internal/audit,
-// internal/tools (for the scopes each tool needs) and the MCP SDK.
+// internal/logging, internal/tools (for the scopes each tool needs) and the
+// MCP SDK.
 package httpserver

@@ -22,9 +22,9 @@ import (
 )
 
 // inspect is step 6 of the /mcp chain. It reads the JSON-RPC request the
-// way the SDK will read it, so that a caller missing a tool's scope gets a
-// 403 with an insufficient_scope challenge it can act on (step-up), and so
-// that step 7 knows whether this is a tool call.
+// way the SDK will read it, so that step 7 knows whether this is a tool
+// call, and step 8 can refuse a caller missing the tool's scope with a 403
+// and an insufficient_scope challenge it can act on (step-up).
 //
 // A decision made here is only as good as the parse it rests on, so the
 // parse is the SDK's own (jsonrpc.DecodeMessage, exact-case keys) and
@@ -75,12 +75,8 @@ func (s *server) inspect(next http.Handler) http.Handler {
 		}
 		st.rpcMethod, st.tool = loggableMethod(method), loggableTool(tool, scopes)
 		if method == "tools/call" {
-			want, known := scopes[tool]
-			if known {
-				if missing := st.principal.MissingScopes(want); len(missing) > 0 {
-					s.insufficientScope(w, r, tool, want, missing, args)
-					return
-				}
+			if want, known := scopes[tool]; known {
+				st.scopes, st.args = want, args
 			}
 		}
 		next.ServeHTTP(w, r)
@@ -202,6 +198,22 @@ func (s *server) malformed(w http.ResponseWriter, r *http.Request) {
 	}
 	s.refuse(w, r, http.StatusBadRequest, "malformed_payload", -32600,
 		"Bad request: send exactly one JSON-RPC request object (batches are not accepted).")
+}
+
+// checkScope is step 8 of the /mcp chain, after the principal's budgets
+// were charged (so refused calls count): a tool call whose caller lacks
+// the tool's scopes gets 403 with the insufficient_scope challenge.
+func (s *server) checkScope(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := state(r)
+		if st.scopes != nil {
+			if missing := st.principal.MissingScopes(st.scopes); len(missing) > 0 {
+				s.insufficientScope(w, r, st.tool, st.scopes, missing, st.args)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // insufficientScope answers 403 with the challenge that lets a client ask

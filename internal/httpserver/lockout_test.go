@@ -152,3 +152,23 @@ func TestSessionCapHoldsUnderConcurrentInitializes(t *testing.T) {
 		t.Fatalf("%d sessions opened under a cap of 2", len(ids))
 	}
 }
+
+// TestScopeRefusalsCountAgainstThePrincipalLimit: over HTTP too, a caller
+// hammering a tool it may not use is throttled (429) once its budget is
+// spent, rather than getting an endless stream of 403s.
+func TestScopeRefusalsCountAgainstThePrincipalLimit(t *testing.T) {
+	t.Parallel()
+	ip := hardIPs()
+	env := testenv.New(t, dsn, testenv.Options{Lockout: &hardNoLockout,
+		Limits: hardLimits(func(l *security.LimitsConfig) { l.PerPrincipal = perMinute(2) })})
+	base := hardServe(t, env.Handler())
+	key, _ := env.Key(t, store.DemoCustomers()[0].ID, security.ScopeRead)
+	c := hardClient(t, ip(1))
+	body := hardCall("cancel_order", map[string]any{"order_id": "ord_0000000000000000"})
+	for i := range 2 {
+		if r := hardDo(t, c, base, hardReq{key: key, body: body}); r.status != http.StatusForbidden {
+			t.Fatalf("call %d: status %d, want 403", i+1, r.status)
+		}
+	}
+	hardLimited(t, hardDo(t, c, base, hardReq{key: key, body: body}))
+}

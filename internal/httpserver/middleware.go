@@ -26,6 +26,8 @@ type reqState struct {
 	principal *security.Principal
 	rpcMethod string
 	tool      string
+	scopes    []string        // the scopes the called tool needs (tools/call of a known tool)
+	args      json.RawMessage // its raw arguments, for the audit record of a refusal
 	charged   bool
 	refusal   string
 }

@@ -95,8 +95,9 @@ func New(d Deps) http.Handler {
 		s.checkOrigin,    // 3. Origin allow-list (browsers); CORS preflight
 		s.limitAddress,   // 4. per-address rate limit, before any work for unknown callers
 		s.authenticate,   // 5. lockout check, then the bearer credential (API key or JWT)
-		s.inspect,        // 6. read the JSON-RPC request as the SDK will; scope pre-check (403)
+		s.inspect,        // 6. read the JSON-RPC request as the SDK will (400 if it might not)
 		s.limitPrincipal, // 7. per-principal rate limit and concurrency for tool calls (429)
+		s.checkScope,     // 8. the called tool's scopes (403 insufficient_scope)
 	))
 	return chain(mux,
 		s.recoverPanics,   // a panicking handler answers 500 with a fixed text and is logged

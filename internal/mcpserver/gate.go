@@ -49,9 +49,9 @@ type Limiter interface {
 //  2. who is calling: the principal the HTTP layer authenticated for this
 //     very request, or, over stdio, the configured key authenticated again
 //     now (so a revoked key stops working without a restart);
-//  3. the scope the tool declares, and a data binding (customer or staff);
-//  4. rate and concurrency limits, the tool's own budget, and the
-//     enumeration throttle;
+//  3. the caller's rate and concurrency budgets (so refused calls count);
+//  4. the tool, the scope it declares, a data binding (customer or
+//     staff), the tool's own budget and the enumeration throttle;
 //  5. argument validation with fixed, non-echoing messages;
 //  6. the handler;
 //  7. one place that maps every error to what the model may see;
@@ -182,13 +182,26 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 	}
 	call.SetPrincipal(p.Subject, p.CredentialID)
 	log = log.With(slog.String("principal", p.Subject), slog.String("auth", p.Method))
+
+	// Step 3: the caller's rate and concurrency budgets, before anything
+	// else is done for it, so that refused calls count too.
+	if g.limits != nil {
+		release, err := g.admitCall(ctx, req, p)
+		if err != nil {
+			call.Decide(false, "rate limited")
+			outcome = "rate_limited"
+			return nil, publicRPCError(log, ctx, err)
+		}
+		defer release()
+	}
+
+	// Step 4: the tool, its scopes, a data binding, and its own budget.
 	if !known {
 		call.Decide(false, "unknown tool")
 		outcome = "unknown_tool"
+		g.countInvalid(ctx, log, p) // guessing tool names is malformed input too
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msgUnknownTool}
 	}
-
-	// Step 3.
 	if missing := p.MissingScopes(tool.Scopes); len(missing) > 0 {
 		call.Decide(false, "missing scope "+strings.Join(missing, " "))
 		outcome = "denied"
@@ -200,15 +213,11 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 		outcome = "denied"
 		return nil, &jsonrpc.Error{Code: CodeForbidden, Message: "Forbidden: this credential is bound to no customer and is not staff."}
 	}
-
-	// Step 4.
 	if g.limits != nil {
-		if release, err := g.admit(ctx, req, p, name); err != nil {
+		if err := g.admitTool(ctx, p, name); err != nil {
 			call.Decide(false, "rate limited")
 			outcome = "rate_limited"
 			return nil, publicRPCError(log, ctx, err)
-		} else {
-			defer release()
 		}
 	}
 
@@ -216,11 +225,7 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 	if err := tool.Check(req.Params.Arguments); err != nil {
 		call.Decide(true, "")
 		outcome = "invalid_input"
-		if g.limits != nil {
-			if lerr := g.limits.Invalid(ctx, p); lerr != nil && !isLimit(lerr) {
-				log.LogAttrs(ctx, slog.LevelError, "could not count invalid input", slog.String("error", lerr.Error()))
-			}
-		}
+		g.countInvalid(ctx, log, p)
 		return toolError(err.Error()), nil
 	}
 
@@ -253,27 +258,35 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 	return res, nil
 }
 
-// admit applies the limits of step 4.
-func (g *gate) admit(ctx context.Context, req *mcp.CallToolRequest, p *security.Principal, tool string) (func(), error) {
-	release := func() {}
-	if !chargedByHTTP(req) {
-		r, err := g.limits.AdmitCall(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		release = r
+// admitCall charges the call to the caller's rate and concurrency budgets,
+// unless the HTTP layer already did.
+func (g *gate) admitCall(ctx context.Context, req *mcp.CallToolRequest, p *security.Principal) (func(), error) {
+	if chargedByHTTP(req) {
+		return func() {}, nil
 	}
+	return g.limits.AdmitCall(ctx, p)
+}
+
+// admitTool applies a tool's own budget and, for lookups by order id, the
+// enumeration throttle.
+func (g *gate) admitTool(ctx context.Context, p *security.Principal, tool string) error {
 	if err := g.limits.AdmitTool(ctx, p, tool); err != nil {
-		release()
-		return nil, err
+		return err
 	}
 	if tool == "get_order_status" || tool == "cancel_order" {
-		if err := g.limits.Probing(ctx, p); err != nil {
-			release()
-			return nil, err
-		}
+		return g.limits.Probing(ctx, p)
 	}
-	return release, nil
+	return nil
+}
+
+// countInvalid counts a malformed call towards the caller's lockout.
+func (g *gate) countInvalid(ctx context.Context, log *slog.Logger, p *security.Principal) {
+	if g.limits == nil {
+		return
+	}
+	if err := g.limits.Invalid(ctx, p); err != nil && !isLimit(err) {
+		log.LogAttrs(ctx, slog.LevelError, "could not count invalid input", slog.String("error", err.Error()))
+	}
 }
 
 // finish writes the call's audit record, waits for it to commit, and logs

@@ -108,3 +108,32 @@ func TestRepeatedInvalidArgumentsLockTheCallerOut(t *testing.T) {
 		t.Fatalf("another key was locked out: %v", err)
 	}
 }
+
+// TestRefusedCallsCountAgainstTheLimit: calls refused for their scope or
+// for naming no tool still cost the caller budget, so a flood of them is
+// throttled like any other (and cannot flood the audit trail).
+func TestRefusedCallsCountAgainstTheLimit(t *testing.T) {
+	ctx := context.Background()
+	limits := testenv.GenerousLimits()
+	limits.PerPrincipal = limiter.Rate{Period: time.Hour, Limit: 3}
+	policy := security.DefaultLockoutPolicy
+	policy.AddressThreshold = 1_000_000
+	env := testenv.New(t, dsn, testenv.Options{Limits: &limits, Lockout: &policy})
+	key, _ := env.Key(t, store.DemoCustomers()[5].ID, security.ScopeRead)
+	cs := env.Connect(t, key, "")
+	var rateLimited int
+	for i := range 10 {
+		name := "cancel_order" // refused: the key lacks orders:cancel
+		if i%2 == 1 {
+			name = "no_such_tool"
+		}
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: map[string]any{"order_id": "ord_0000000000000000"}})
+		var rpcErr *jsonrpc.Error
+		if errors.As(err, &rpcErr) && rpcErr.Code == mcpserver.CodeRateLimited {
+			rateLimited++
+		}
+	}
+	if rateLimited != 7 {
+		t.Fatalf("%d of 10 refused calls were rate limited under a limit of 3, want 7", rateLimited)
+	}
+}

@@ -86,9 +86,6 @@ func (l *Limits) AllowIP(ctx context.Context, ip netip.Addr) (Quota, error) {
 // Admit counts one tool call by p and takes one of its concurrency slots.
 // The returned function gives the slot back; call it when the call ends.
 func (l *Limits) Admit(ctx context.Context, p *Principal) (func(), Quota, error) {
-	if err := l.lockout.Check(ctx, InvalidInputBucket(p.Subject)); err != nil {
-		return nil, Quota{}, err
-	}
 	q, err := count(ctx, l.perPrincipal, "principal:"+p.Subject, "tool calls for this credential")
 	if err != nil {
 		return nil, q, err
@@ -111,8 +108,13 @@ func (l *Limits) Admit(ctx context.Context, p *Principal) (func(), Quota, error)
 	}, q, nil
 }
 
-// AdmitCall implements mcpserver.Limiter.
+// AdmitCall implements mcpserver.Limiter: for transports without an HTTP
+// layer (stdio), it also refuses a caller locked out for malformed
+// requests, which the HTTP layer checks before reading a body.
 func (l *Limits) AdmitCall(ctx context.Context, p *Principal) (func(), error) {
+	if err := l.lockout.Check(ctx, InvalidInputBucket(p.Subject)); err != nil {
+		return nil, err
+	}
 	release, _, err := l.Admit(ctx, p)
 	return release, err
 }

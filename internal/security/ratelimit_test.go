@@ -291,7 +291,9 @@ func TestInvalidArgumentsLockOutThePrincipal(t *testing.T) {
 					t.Fatalf("invalid call %d: %v", i, err)
 				}
 			}
-			release, _, err := l.Admit(ctx, p)
+			// AdmitCall is the stdio path's admission; over HTTP the same
+			// bucket is checked before the body is read.
+			release, err := l.AdmitCall(ctx, p)
 			if err != nil {
 				t.Fatalf("below the threshold: %v", err)
 			}
@@ -299,14 +301,14 @@ func TestInvalidArgumentsLockOutThePrincipal(t *testing.T) {
 			lockedFor(t, l.Invalid(ctx, p), testPolicy.Base)
 
 			t.Run("TheNextCallIsRefused", func(t *testing.T) {
-				release, _, err := l.Admit(ctx, p)
+				release, err := l.AdmitCall(ctx, p)
 				if release != nil {
 					t.Error("a refused call got a release function")
 				}
 				lockedFor(t, err, testPolicy.Base)
 			})
 			t.Run("OtherPrincipalsAreAdmitted", func(t *testing.T) {
-				release, _, err := l.Admit(ctx, principal(t))
+				release, err := l.AdmitCall(ctx, principal(t))
 				if err != nil {
 					t.Fatal(err)
 				}
