@@ -598,7 +598,7 @@ func TestRefusalsAreAggregated(t *testing.T) {
 		var wg sync.WaitGroup
 		for k, n := range want {
 			for range n {
-				wg.Go(func() { w.Refusal(k[0], k[1]) })
+				wg.Go(func() { w.Refusal(k[0], "", k[1]) })
 			}
 		}
 		wg.Wait()
@@ -642,7 +642,7 @@ func TestRefusalsAreAggregated(t *testing.T) {
 		w := audit.NewWriter(app, sealer(t), discard())
 		start := head(t)
 		for i := range sources {
-			w.Refusal(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), "bad_credential")
+			w.Refusal(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), "", "bad_credential")
 		}
 		if err := w.Close(context.Background()); err != nil {
 			t.Fatal(err)
@@ -739,7 +739,7 @@ func TestConcurrentCloseIsHarmless(t *testing.T) {
 	w := audit.NewWriter(app, sealer(t), discard())
 	start := head(t)
 	for i := range 50 {
-		w.Refusal(fmt.Sprintf("192.0.2.%d", i), "bad_credential")
+		w.Refusal(fmt.Sprintf("192.0.2.%d", i), "", "bad_credential")
 	}
 	results := make(chan string, 2)
 	for range 2 {

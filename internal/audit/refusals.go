@@ -15,8 +15,8 @@ import (
 const maxRefusalKeys = 10000
 
 type refusalKey struct {
-	minute         time.Time
-	source, reason string
+	minute                    time.Time
+	source, principal, reason string
 }
 
 type refusals struct {
@@ -26,16 +26,19 @@ type refusals struct {
 
 func newRefusals() *refusals { return &refusals{counts: make(map[refusalKey]int)} }
 
-// Refusal counts one request refused before the MCP layer. It never blocks
-// and never touches the database: counts are written once per source,
-// reason and minute by a background flush.
-func (w *Writer) Refusal(source, reason string) {
-	k := refusalKey{minute: time.Now().UTC().Truncate(time.Minute), source: source, reason: reason}
+// Refusal counts one request refused before the MCP layer: from source
+// (the client address), by principal when the caller was already
+// authenticated ("" otherwise), for reason. It never blocks and never
+// touches the database: counts are written once per source, principal,
+// reason and minute by a background flush, so who was throttled is on
+// record without a flood writing a row per request.
+func (w *Writer) Refusal(source, principal, reason string) {
+	k := refusalKey{minute: time.Now().UTC().Truncate(time.Minute), source: source, principal: principal, reason: reason}
 	r := w.refusals
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.counts[k]; !ok && len(r.counts) >= maxRefusalKeys {
-		k.source = "other"
+		k.source, k.principal = "other", ""
 	}
 	r.counts[k]++
 }
@@ -68,7 +71,7 @@ func (w *Writer) flushRefusals(ctx context.Context, all bool) {
 		}
 		entries = append(entries, &store.AuditEntry{
 			RecordedAt: k.minute, Kind: "refusal", Transport: "http", Action: "http_request",
-			Decision: "denied", Outcome: "refused", Reason: k.reason, Source: k.source, Count: n,
+			Principal: k.principal, Decision: "denied", Outcome: "refused", Reason: k.reason, Source: k.source, Count: n,
 		})
 		delete(r.counts, k)
 	}

@@ -162,7 +162,7 @@ func TestScopeRefusalsCountAgainstThePrincipalLimit(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &hardNoLockout,
 		Limits: hardLimits(func(l *security.LimitsConfig) { l.PerPrincipal = perMinute(2) })})
 	base := hardServe(t, env.Handler())
-	key, _ := env.Key(t, store.DemoCustomers()[0].ID, security.ScopeRead)
+	key, keyID := env.Key(t, store.DemoCustomers()[0].ID, security.ScopeRead)
 	c := hardClient(t, ip(1))
 	body := hardCall("cancel_order", map[string]any{"order_id": "ord_0000000000000000"})
 	for i := range 2 {
@@ -171,4 +171,14 @@ func TestScopeRefusalsCountAgainstThePrincipalLimit(t *testing.T) {
 		}
 	}
 	hardLimited(t, hardDo(t, c, base, hardReq{key: key, body: body}))
+
+	// The throttling is on record by principal, not only by address.
+	hardFlush(t, env)
+	rows, err := env.OwnerQueryStrings(t, `SELECT reason FROM audit_log WHERE kind = 'refusal' AND principal = $1`, "apikey:"+keyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0] != "principal_rate_limited" {
+		t.Fatalf("refusal records for the principal: %v", rows)
+	}
 }

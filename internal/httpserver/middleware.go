@@ -32,6 +32,14 @@ type reqState struct {
 	refusal   string
 }
 
+// subject is the authenticated caller's subject, or "".
+func (st *reqState) subject() string {
+	if st.principal == nil {
+		return ""
+	}
+	return st.principal.Subject
+}
+
 type stateKey struct{}
 
 func state(r *http.Request) *reqState {
@@ -305,7 +313,7 @@ func (s *server) refuseLimit(w http.ResponseWriter, r *http.Request, reason stri
 func (s *server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string, code int, msg string) {
 	st := state(r)
 	st.refusal = reason
-	s.Audit.Refusal(security.AddressKey(st.ip), reason)
+	s.Audit.Refusal(security.AddressKey(st.ip), st.subject(), reason)
 	writeRPCError(w, status, code, msg)
 }
 

@@ -38,7 +38,7 @@ func (s *server) safeErrors(next http.Handler) http.Handler {
 			if e.mode != modeError {
 				st.refusal = "protocol_error"
 			}
-			s.Audit.Refusal(security.AddressKey(st.ip), st.refusal)
+			s.Audit.Refusal(security.AddressKey(st.ip), st.subject(), st.refusal)
 		}
 	})
 }
@@ -186,8 +186,10 @@ func (e *errorRewriter) writeError() {
 		}
 		if json.Unmarshal(e.body, &resp) == nil && resp.Error.Code != 0 {
 			out := map[string]any{"code": resp.Error.Code, "message": rpcMessage(resp.Error.Code)}
-			if resp.Error.Code == unsupportedProtocolVersion && len(resp.Error.Data) > 0 {
-				out["data"] = resp.Error.Data
+			if resp.Error.Code == unsupportedProtocolVersion {
+				if data := mcpserver.SupportedVersionsOnly(resp.Error.Data); data != nil {
+					out["data"] = data
+				}
 			}
 			id := resp.ID
 			if len(id) == 0 {

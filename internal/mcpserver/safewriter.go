@@ -136,6 +136,8 @@ func publicWireError(err error) *jsonrpc.Error {
 	}
 	out := &jsonrpc.Error{Code: we.Code}
 	switch we.Code {
+	case 0: // errors the SDK returns without a code (calls before initialize...)
+		out.Code, out.Message = jsonrpc.CodeInvalidRequest, "Invalid request."
 	case jsonrpc.CodeParseError:
 		out.Message = "Parse error: send one JSON-RPC message per line."
 	case jsonrpc.CodeInvalidRequest:
@@ -147,9 +149,23 @@ func publicWireError(err error) *jsonrpc.Error {
 	case jsonrpc.CodeInternalError:
 		out.Message = "Internal error."
 	case unsupportedVersion:
-		out.Message, out.Data = "Unsupported protocol version.", we.Data // the versions we speak: clients need them
+		out.Message, out.Data = "Unsupported protocol version.", SupportedVersionsOnly(we.Data)
 	default:
 		out.Message = "Request failed."
 	}
+	return out
+}
+
+// SupportedVersionsOnly keeps, of an unsupported-protocol-version error's
+// data, only the versions this server speaks (clients need them to retry),
+// dropping the version the client asked for, which is its own text.
+func SupportedVersionsOnly(data json.RawMessage) json.RawMessage {
+	var in struct {
+		Supported []string `json:"supported"`
+	}
+	if json.Unmarshal(data, &in) != nil || len(in.Supported) == 0 {
+		return nil
+	}
+	out, _ := json.Marshal(map[string][]string{"supported": in.Supported})
 	return out
 }
