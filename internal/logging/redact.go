@@ -106,7 +106,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, RedactString(v.String()))
+		return slog.String(a.Key, truncateRunes(RedactString(prefixRunes(v.String(), 4*maxLogString)), maxLogString))
 	case slog.KindGroup:
 		attrs := v.Group()
 		red := make([]any, len(attrs))
@@ -130,6 +130,11 @@ func redactAttr(a slog.Attr) slog.Attr {
 		return slog.Attr{Key: a.Key, Value: v}
 	}
 }
+
+// maxLogString bounds one string attribute of a log line: a caller cannot
+// make the log carry megabytes of its text (method names the SDK logs, for
+// one), and redaction never scans more than four times this.
+const maxLogString = 2048
 
 // maxStringInJSON and maxJSON bound what RedactJSON keeps.
 const (
@@ -161,7 +166,7 @@ func redactValue(v any) any {
 	case map[string]any:
 		m := make(map[string]any, len(t))
 		for k, val := range t {
-			key := truncateRunes(RedactString(k), 40)
+			key := truncateRunes(RedactString(prefixRunes(k, 320)), 40)
 			if isSensitiveKey(k) {
 				m[key] = Redacted
 			} else {

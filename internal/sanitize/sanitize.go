@@ -66,7 +66,12 @@ func UntrustedText(s string, maxRunes int) Result {
 		maxRunes = DefaultMaxRunes
 	}
 	var res Result
-	text := s
+	// Only the start of a long text can survive the cap: cleaning more than
+	// a few times the cap would be work an attacker chooses the size of.
+	text := prefixRunes(s, 4*maxRunes+64)
+	if len(text) < len(s) {
+		res.Truncated = true
+	}
 	for range 4 {
 		next, removed := clean(text)
 		res.Removed += removed
@@ -75,7 +80,8 @@ func UntrustedText(s string, maxRunes int) Result {
 		}
 		text = next
 	}
-	text, res.Truncated = truncate(text, maxRunes)
+	text, cut := truncate(text, maxRunes)
+	res.Truncated = res.Truncated || cut
 	res.Text = text
 	return res
 }
@@ -140,6 +146,18 @@ func keep(r rune) bool {
 		return false
 	}
 	return !unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// prefixRunes returns at most the first n runes of s.
+func prefixRunes(s string, n int) string {
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos]
+		}
+		i++
+	}
+	return s
 }
 
 // truncate cuts s to at most max runes. It cuts only where a base
