@@ -389,8 +389,17 @@ func checkLogs(t *testing.T, logs, key string) {
 // TestRunServesInProcess drives run() directly, as main does, on
 // 127.0.0.1:0, and shuts it down by cancelling its context.
 func TestRunServesInProcess(t *testing.T) {
+	for _, stateful := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stateful=%v", stateful), func(t *testing.T) { runInProcess(t, stateful) })
+	}
+}
+
+// runInProcess serves, runs a session, and cancels. In stateful mode the
+// client holds an event stream open (the standalone GET); shutdown must
+// end it, not wait for it until its deadline and fail.
+func runInProcess(t *testing.T, stateful bool) {
 	getenv := func(k string) string {
-		for _, kv := range prodEnv("MCP_HTTP_ADDR=127.0.0.1:0") {
+		for _, kv := range prodEnv("MCP_HTTP_ADDR=127.0.0.1:0", fmt.Sprintf("MCP_HTTP_STATEFUL=%v", stateful)) {
 			if name, v, _ := strings.Cut(kv, "="); name == k {
 				return v
 			}
@@ -413,14 +422,17 @@ func TestRunServesInProcess(t *testing.T) {
 	key, _ := dbtest.MintKey(t, owner, dbtest.KeyOptions{Scopes: []string{"orders:read"}, CustomerID: store.DemoCustomers()[1].ID})
 	cs := connect(t, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: testenv.BearerClient(key), MaxRetries: -1}, "")
 	checkSession(t, cs, store.DemoCustomers()[1].ID)
+	if stateful && cs.ID() == "" {
+		t.Fatal("stateful mode gave the session no id")
+	}
 
 	cancel()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("run: %v", err)
+			t.Fatalf("run: %v\n%s", err, stderr.String())
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("run did not return after cancel")
 	}
 	_ = pw.Close()

@@ -90,6 +90,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	logger.Info("serving MCP over Streamable HTTP", slog.String("endpoint", endpoint))
 	fmt.Fprintln(stdout, "listening on "+endpoint)
 
+	// Stateful sessions hold event streams open; close them when shutdown
+	// begins so the streams end and shutdown does not wait them out.
+	srv.OnShutdown(func() {
+		for ss := range c.mcp.Sessions() {
+			_ = ss.Close()
+		}
+	})
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve() }()
 	select {

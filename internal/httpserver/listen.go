@@ -64,6 +64,11 @@ func (s *Server) Serve() error {
 // Shutdown stops accepting connections and waits for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
+// OnShutdown registers f to run when Shutdown begins. Long-lived requests
+// (the event streams of stateful sessions) never finish on their own, so
+// shutdown must end them rather than wait out its deadline.
+func (s *Server) OnShutdown(f func()) { s.srv.RegisterOnShutdown(f) }
+
 // writeDeadline gives each request a write deadline, except server-sent
 // event streams (GET with Accept: text/event-stream), which stay open by
 // design and are bounded by the session idle timeout instead.

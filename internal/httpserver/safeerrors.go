@@ -29,7 +29,7 @@ import (
 // every other refusal before the MCP layer.
 func (s *server) safeErrors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e := &errorRewriter{ResponseWriter: w}
+		e := &errorRewriter{ResponseWriter: w, maxBuffered: s.bufferLimit()}
 		next.ServeHTTP(e, r)
 		e.finish()
 		if e.mode == modeError || e.rewrote {
@@ -51,9 +51,16 @@ const (
 	modeSSE          // an event stream: data lines rewritten as they pass
 )
 
-// maxBuffered bounds a buffered JSON answer; a larger one passes untouched
-// (tool results are a few kilobytes, error answers far less).
-const maxBuffered = 4 << 20
+// minBuffered is the least a JSON answer may grow to and still be held
+// and rewritten; a larger one passes untouched. Tool results are a few
+// kilobytes; an error answer echoing the request can approach the request's
+// own size, so the real bound (bufferLimit) is at least twice the body cap.
+const minBuffered = 4 << 20
+
+// bufferLimit is how much of a JSON answer safeErrors holds to rewrite it.
+func (s *server) bufferLimit() int {
+	return max(minBuffered, 2*int(s.Config.MaxBodyBytes)+64<<10)
+}
 
 type errorRewriter struct {
 	http.ResponseWriter
@@ -63,6 +70,7 @@ type errorRewriter struct {
 	body        []byte // modeError, modeJSON
 	line        []byte // modeSSE: the incomplete last line
 	rewrote     bool
+	maxBuffered int // modeJSON: the most held before the answer passes untouched
 }
 
 func (e *errorRewriter) WriteHeader(code int) {
@@ -100,7 +108,7 @@ func (e *errorRewriter) Write(b []byte) (int, error) {
 		}
 		return len(b), nil
 	case modeJSON:
-		if len(e.body)+len(b) > maxBuffered {
+		if len(e.body)+len(b) > e.maxBuffered {
 			e.mode = modePass // too large to be an error answer: stop holding it
 			e.ResponseWriter.WriteHeader(e.status)
 			if _, err := e.ResponseWriter.Write(e.body); err != nil {
