@@ -32,8 +32,9 @@ var queryTokenParams = []string{"access_token", "token", "api_key", "apikey", "k
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
+		query := r.URL.Query()
 		for _, p := range queryTokenParams {
-			if r.URL.Query().Has(p) {
+			if query.Has(p) {
 				s.challenge(w, r, "token_in_query", `error="invalid_request", error_description="send the token in the Authorization header"`,
 					"Credentials are only accepted in the Authorization header.")
 				return

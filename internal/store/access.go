@@ -42,12 +42,20 @@ SELECT set_config('app.customer_id', $1, true), set_config('app.any_customer', $
 
 // inTx runs fn in a transaction bound to a. Read-only work passes
 // pgx.ReadOnly, so that even a statement that somehow carried a write (a
-// data-modifying CTE) would be refused by Postgres.
+// data-modifying CTE) would be refused by Postgres; it also reads one
+// snapshot (REPEATABLE READ), so an order and its timeline, read by two
+// statements, always agree. (A read-only transaction never fails to
+// serialize.) Writes stay READ COMMITTED and take row locks
+// (SELECT ... FOR UPDATE) where they decide on what they read.
 func (s *Store) inTx(ctx context.Context, a Access, mode pgx.TxAccessMode, fn func(pgx.Tx) error) error {
 	if !a.valid() {
 		return ErrNoAccess
 	}
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: mode, IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+	iso := pgx.ReadCommitted
+	if mode == pgx.ReadOnly {
+		iso = pgx.RepeatableRead
+	}
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: mode, IsoLevel: iso}, func(tx pgx.Tx) error {
 		anyCustomer := "off"
 		if a.anyCustomer {
 			anyCustomer = "on"

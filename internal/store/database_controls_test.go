@@ -204,3 +204,43 @@ func TestStatementTimeoutHolds(t *testing.T) {
 		t.Fatalf("driver text leaks through translate: %v", translated)
 	}
 }
+
+// TestReadsSeeOneSnapshot: a read-only transaction reads one snapshot, so
+// an order and its timeline, read by two statements, cannot disagree when
+// a write commits between them.
+func TestReadsSeeOneSnapshot(t *testing.T) {
+	ctx := context.Background()
+	dsn := testDSN(t)
+	s := appStore(t, dsn)
+	owner, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = owner.Close(ctx) })
+	alice := DemoCustomers()[0]
+
+	err = s.inTx(ctx, CustomerAccess(alice.ID), pgx.ReadOnly, func(tx pgx.Tx) error {
+		var id string
+		var before, after time.Time
+		if err := tx.QueryRow(ctx, "SELECT id, updated_at FROM orders ORDER BY id LIMIT 1").Scan(&id, &before); err != nil {
+			return err
+		}
+		// Another transaction commits a change to the same row.
+		if _, err := owner.Exec(ctx, "UPDATE orders SET updated_at = updated_at + interval '1 hour' WHERE id = $1", id); err != nil {
+			return err
+		}
+		t.Cleanup(func() {
+			_, _ = owner.Exec(ctx, "UPDATE orders SET updated_at = updated_at - interval '1 hour' WHERE id = $1", id)
+		})
+		if err := tx.QueryRow(ctx, "SELECT updated_at FROM orders WHERE id = $1", id).Scan(&after); err != nil {
+			return err
+		}
+		if !after.Equal(before) {
+			t.Errorf("the second read saw a later commit: %v then %v", before, after)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
