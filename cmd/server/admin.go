@@ -116,20 +116,22 @@ func keys(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []s
 	return errUsage
 }
 
+const keysCreateUsage = "usage: server keys create --name N --scopes a,b [--customer ID] [--expires DUR]"
+
 // keysCreate mints a key. The key itself is printed once, alone, as the
 // last line of stdout, so scripts can take it with `tail -n 1`; everything
 // else goes to stderr. Only its hash is stored.
 func keysCreate(ctx context.Context, db *store.Store, w *audit.Writer, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys create", stderr)
+	fs := newFlags("keys create")
 	name := fs.String("name", "", "a label for the key (who or what uses it)")
 	scopeList := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(security.KnownScopes, ", "))
 	customer := fs.String("customer", "", "bind the key to this customer id")
 	expires := fs.Duration("expires", 0, "expire the key after this long, e.g. 720h (default: never)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args, keysCreateUsage); err != nil {
+		return err
 	}
 	if fs.NArg() != 0 || *name == "" || len(*name) > 100 || strings.IndexFunc(*name, unicode.IsControl) >= 0 {
-		return errors.New("usage: server keys create --name N --scopes a,b [--customer ID] [--expires DUR]")
+		return errors.New(keysCreateUsage)
 	}
 	var scopes []string
 	for _, s := range strings.Split(*scopeList, ",") {

@@ -449,6 +449,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{"UnknownCommand", prodEnv(), []string{"frobnicate"}, "unknown command"},
 		{"MissingDatabaseURL", []string{"MCP_ENV=production", "AUDIT_HMAC_KEY=" + auditKey}, []string{"migrate"}, "DATABASE_URL is required"},
 		{"KeyWithoutBindingOrStaff", prodEnv(), []string{"keys", "create", "--name", "x", "--scopes", "orders:read"}, "needs --customer"},
+		{"KeyWithUnknownFlag", prodEnv(), []string{"keys", "create", "--bogus"}, "flag provided but not defined: -bogus; usage: server keys create"},
 		{"KeyWithUnknownScope", prodEnv(), []string{"keys", "create", "--name", "x", "--scopes", "admin", "--customer", "cus_0000000000000000"}, "unknown scope"},
 		{"KeyForUnknownCustomer", prodEnv(), []string{"keys", "create", "--name", "x", "--scopes", "orders:read", "--customer", "cus_0000000000000000"}, "no customer"},
 		{"ExampleAuditKeyInProduction", append(prodEnv(), "AUDIT_HMAC_KEY=change-me-audit-hmac-key-at-least-32-bytes-long"), []string{"serve"}, "AUDIT_HMAC_KEY is an example"},
@@ -468,6 +469,9 @@ func TestCommandLineErrors(t *testing.T) {
 			last := lastLine(msg)
 			if !strings.HasPrefix(last, "server: ") || !strings.Contains(last, tt.want) {
 				t.Fatalf("stderr %q, want a one-line message containing %q", msg, tt.want)
+			}
+			if strings.Contains(msg, "Usage of") {
+				t.Fatalf("stderr carries the flag package's own usage dump: %q", msg)
 			}
 		})
 	}

@@ -46,6 +46,9 @@ var errUsage = errors.New("bad command line; run `server help`")
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, stop catching: the graceful shutdown runs,
+	// and a second signal kills the process as usual.
+	context.AfterFunc(ctx, stop)
 
 	if len(args) < 2 || args[1] == "help" || args[1] == "-h" || args[1] == "--help" {
 		fmt.Fprintln(stderr, usage)
@@ -127,9 +130,24 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 	return nil
 }
 
-// newFlags returns a flag set that reports errors instead of exiting.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+// newFlags returns a flag set that returns its errors instead of exiting
+// or printing them: the caller turns them into the one-line message main
+// prints (parseFlags).
+func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	return fs
+}
+
+// parseFlags parses args into fs; an error comes back as one line that
+// ends with the command's usage.
+func parseFlags(fs *flag.FlagSet, args []string, usage string) error {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		return errors.New(usage)
+	}
+	return fmt.Errorf("%v; %s", err, usage)
 }
