@@ -124,7 +124,7 @@ const keysCreateUsage = "usage: server keys create --name N --scopes a,b [--cust
 func keysCreate(ctx context.Context, db *store.Store, w *audit.Writer, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys create")
 	name := fs.String("name", "", "a label for the key (who or what uses it)")
-	scopeList := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(security.KnownScopes, ", "))
+	scopeList := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(security.KnownScopes(), ", "))
 	customer := fs.String("customer", "", "bind the key to this customer id")
 	expires := fs.Duration("expires", 0, "expire the key after this long, e.g. 720h (default: never)")
 	if err := parseFlags(fs, args, keysCreateUsage); err != nil {
@@ -139,15 +139,15 @@ func keysCreate(ctx context.Context, db *store.Store, w *audit.Writer, args []st
 		if s == "" {
 			continue
 		}
-		if !slices.Contains(security.KnownScopes, s) {
-			return fmt.Errorf("unknown scope %q; known scopes: %s", s, strings.Join(security.KnownScopes, ", "))
+		if !slices.Contains(security.KnownScopes(), s) {
+			return fmt.Errorf("unknown scope %q; known scopes: %s", s, strings.Join(security.KnownScopes(), ", "))
 		}
 		if !slices.Contains(scopes, s) {
 			scopes = append(scopes, s)
 		}
 	}
 	if len(scopes) == 0 {
-		return fmt.Errorf("--scopes is required; known scopes: %s", strings.Join(security.KnownScopes, ", "))
+		return fmt.Errorf("--scopes is required; known scopes: %s", strings.Join(security.KnownScopes(), ", "))
 	}
 	// Fail closed at minting time too: a key that is neither bound to a
 	// customer nor staff would be refused on every request.

@@ -79,6 +79,7 @@ func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger) (c *comp
 
 	var lockoutStore security.LockoutStore = c.db
 	if cfg.RedisURL != "" {
+		security.RouteRedisLogs(logger)
 		c.shared, err = security.NewSharedCounters(cfg.RedisURL, cfg.RedisPrefix, logger)
 		if err != nil {
 			return nil, nil, err
@@ -86,7 +87,7 @@ func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger) (c *comp
 		closers = append(closers, func() { _ = c.shared.Close() })
 		lockoutStore = security.NewRedisLockoutStore(c.shared)
 	}
-	c.lockout = security.NewLockout(security.DefaultLockoutPolicy, lockoutStore)
+	c.lockout = security.NewLockout(security.DefaultLockoutPolicy(), lockoutStore)
 	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
 	closers = append(closers, stopPruning)
 	go pruneLockouts(pruneCtx, c.lockout, logger)

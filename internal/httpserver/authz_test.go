@@ -50,7 +50,7 @@ const authzMetadataURL = "https://mcp.example.test/.well-known/oauth-protected-r
 // authzNoLockout keeps the brute-force lockout out of these tests, which
 // present many bad credentials on purpose; the lockout has tests of its own.
 var authzNoLockout = func() security.LockoutPolicy {
-	p := security.DefaultLockoutPolicy
+	p := security.DefaultLockoutPolicy()
 	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
 	return p
 }()

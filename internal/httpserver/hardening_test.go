@@ -440,7 +440,7 @@ func perMinute(n int64) limiter.Rate { return limiter.Rate{Period: time.Minute, 
 // hardNoLockout keeps the brute-force lockout out of tests that refuse many
 // requests on purpose; the lockout has tests of its own.
 var hardNoLockout = func() security.LockoutPolicy {
-	p := security.DefaultLockoutPolicy
+	p := security.DefaultLockoutPolicy()
 	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
 	return p
 }()

@@ -19,7 +19,7 @@ func (s *server) protectedResourceMetadata() http.Handler {
 	return auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
 		Resource:               s.Config.ResourceURL,
 		AuthorizationServers:   []string{s.Config.OAuthIssuer},
-		ScopesSupported:        security.KnownScopes,
+		ScopesSupported:        security.KnownScopes(),
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "Order status MCP server",
 	})

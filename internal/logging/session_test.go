@@ -19,7 +19,7 @@ import (
 // noLockout keeps the brute-force lockout out of a session that fails on
 // purpose; the lockout has tests of its own.
 var noLockout = func() security.LockoutPolicy {
-	p := security.DefaultLockoutPolicy
+	p := security.DefaultLockoutPolicy()
 	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
 	return p
 }()

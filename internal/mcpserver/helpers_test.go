@@ -40,7 +40,7 @@ var customers = store.DemoCustomers()
 // noLockout keeps the invalid-input and not-found throttles out of tests
 // that make such calls on purpose; they have tests of their own.
 var noLockout = func() security.LockoutPolicy {
-	p := security.DefaultLockoutPolicy
+	p := security.DefaultLockoutPolicy()
 	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
 	return p
 }()
@@ -112,7 +112,7 @@ type cancelResult struct {
 func ordersOf(t *testing.T, env *testenv.Env, customerID string, statuses ...string) []string {
 	t.Helper()
 	if len(statuses) == 0 {
-		statuses = store.Statuses
+		statuses = store.Statuses()
 	}
 	ids, err := env.OwnerQueryStrings(t,
 		"SELECT id FROM orders WHERE customer_id = $1 AND status = ANY($2) ORDER BY id", customerID, statuses)

@@ -86,7 +86,7 @@ func TestLimitsHoldOverStdio(t *testing.T) {
 // the lock is lifted for nobody else.
 func TestRepeatedInvalidArgumentsLockTheCallerOut(t *testing.T) {
 	ctx := context.Background()
-	policy := security.DefaultLockoutPolicy
+	policy := security.DefaultLockoutPolicy()
 	policy.AddressThreshold = 3
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &policy})
 	customer := store.DemoCustomers()[5].ID
@@ -116,7 +116,7 @@ func TestRefusedCallsCountAgainstTheLimit(t *testing.T) {
 	ctx := context.Background()
 	limits := testenv.GenerousLimits()
 	limits.PerPrincipal = limiter.Rate{Period: time.Hour, Limit: 3}
-	policy := security.DefaultLockoutPolicy
+	policy := security.DefaultLockoutPolicy()
 	policy.AddressThreshold = 1_000_000
 	env := testenv.New(t, dsn, testenv.Options{Limits: &limits, Lockout: &policy})
 	key, _ := env.Key(t, store.DemoCustomers()[5].ID, security.ScopeRead)

@@ -149,7 +149,7 @@ func (a *Authenticator) touch(ctx context.Context, keyID string, now time.Time) 
 func knownScopes(scopes []string) []string {
 	out := make([]string, 0, len(scopes))
 	for _, s := range scopes {
-		if slices.Contains(KnownScopes, s) && !slices.Contains(out, s) {
+		if slices.Contains(KnownScopes(), s) && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}

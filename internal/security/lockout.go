@@ -34,9 +34,11 @@ type LockoutPolicy struct {
 
 // DefaultLockoutPolicy: 5 failures in 10 minutes lock an address+key for a
 // minute, then 2, 4, 8... up to an hour; 20 for address-only buckets.
-var DefaultLockoutPolicy = LockoutPolicy{
-	Threshold: 5, AddressThreshold: 20, Window: 10 * time.Minute,
-	Base: time.Minute, Max: time.Hour, Decay: 24 * time.Hour,
+func DefaultLockoutPolicy() LockoutPolicy {
+	return LockoutPolicy{
+		Threshold: 5, AddressThreshold: 20, Window: 10 * time.Minute,
+		Base: time.Minute, Max: time.Hour, Decay: 24 * time.Hour,
+	}
 }
 
 // Bucket is one lockout counter.
@@ -158,7 +160,7 @@ type Lockout struct {
 // NewLockout returns a lockout over st. Zero fields of policy take their
 // defaults, so a partial policy cannot switch the lockout off by accident.
 func NewLockout(policy LockoutPolicy, st LockoutStore) *Lockout {
-	d := DefaultLockoutPolicy
+	d := DefaultLockoutPolicy()
 	if policy.Threshold <= 0 {
 		policy.Threshold = d.Threshold
 	}

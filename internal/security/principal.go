@@ -21,8 +21,9 @@ const (
 )
 
 // KnownScopes lists every scope the server understands. Keys cannot be
-// minted with any other; unknown scopes in a JWT are ignored.
-var KnownScopes = []string{ScopeRead, ScopeReadAny, ScopeCancel}
+// minted with any other; unknown scopes in a JWT are ignored. (A function,
+// not a variable: no caller can widen the list by appending to it.)
+func KnownScopes() []string { return []string{ScopeRead, ScopeReadAny, ScopeCancel} }
 
 // Principal is the authenticated caller of one request. It is rebuilt from
 // the credential on every request, on every transport: nothing about a

@@ -196,9 +196,6 @@ func NewSharedCounters(url, prefix string, logger *slog.Logger) (*SharedCounters
 	opts.DialerRetries = 1
 	opts.DialerRetryTimeout = 10 * time.Millisecond
 	opts.DisableIdentity = true
-	// go-redis logs on its own (dial failures); route it through our
-	// redacting logger rather than raw stderr.
-	redis.SetLogger(redisLogger{logger})
 	return &SharedCounters{
 		client: redis.NewClient(opts),
 		prefix: prefix,
@@ -277,6 +274,12 @@ func (s *SharedCounters) markDown(ctx context.Context, err error) {
 		"Redis unreachable: read budgets and lockouts count per replica meanwhile, cancel_order is refused",
 		slog.String("error", err.Error()))
 }
+
+// RouteRedisLogs sends what the Redis client logs on its own (dial
+// failures) through logger, which redacts, instead of raw stderr. The Redis
+// client's logger is process-wide, so the program calls this once, at
+// start-up, rather than as a hidden side effect of NewSharedCounters.
+func RouteRedisLogs(logger *slog.Logger) { redis.SetLogger(redisLogger{logger}) }
 
 // redisLogger adapts go-redis's logger to slog.
 type redisLogger struct{ l *slog.Logger }

@@ -420,6 +420,7 @@ func TestDeadRedis(t *testing.T) {
 	for _, d := range deadRedis {
 		t.Run(d.name, func(t *testing.T) {
 			logger, logs := testLogger()
+			security.RouteRedisLogs(logger) // as cmd/server does at start-up
 			start := time.Now()
 			counters, err := security.NewSharedCounters("redis://:"+password+"@"+d.addr(t)+"/0", prefix(t), logger)
 			if err != nil {

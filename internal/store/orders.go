@@ -20,7 +20,9 @@ const (
 )
 
 // Statuses lists every order status, in lifecycle order.
-var Statuses = []string{StatusPending, StatusProcessing, StatusShipped, StatusDelivered, StatusCancelled, StatusReturned}
+func Statuses() []string {
+	return []string{StatusPending, StatusProcessing, StatusShipped, StatusDelivered, StatusCancelled, StatusReturned}
+}
 
 // Order is one order as the tools may see it. It deliberately has no field
 // for internal_note, cost or fraud flags: the server's database role cannot

@@ -189,7 +189,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
 
 func seedOrder(ctx context.Context, tx pgx.Tx, now time.Time, i, j int, c DemoCustomer) (int, error) {
 	id := demoID("ord", fmt.Sprintf("order-%d-%d", i, j))
-	status := Statuses[(i+j)%len(Statuses)]
+	statuses := Statuses()
+	status := statuses[(i+j)%len(statuses)]
 	placed := now.Add(-time.Duration(j*6+i)*24*time.Hour - time.Duration(3+i)*time.Hour).Truncate(time.Second)
 	total := int64(1500 + 731*i + 1249*j)
 	if c.Currency == "JPY" || c.Currency == "INR" {

@@ -106,7 +106,7 @@ func New(t testing.TB, dsn string, opts Options) *Env {
 		}
 	})
 
-	policy := security.DefaultLockoutPolicy
+	policy := security.DefaultLockoutPolicy()
 	if opts.Lockout != nil {
 		policy = *opts.Lockout
 	}

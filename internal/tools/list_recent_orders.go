@@ -31,7 +31,7 @@ func listRecentOrdersInputSchema() *jsonschema.Schema {
 	return strictObject(map[string]*jsonschema.Schema{
 		"customer_id": idSchema(customerIDPattern,
 			`Whose orders to list. Staff callers must give it; callers bound to a customer omit it (they can only list their own).`),
-		"status": enumSchema("Only list orders in this status.", "", store.Statuses...),
+		"status": enumSchema("Only list orders in this status.", "", store.Statuses()...),
 		"limit":  intSchema("How many orders to return, newest first.", 1, maxPageSize, defaultPageSize),
 	})
 }
@@ -53,7 +53,7 @@ func (in ListRecentOrdersInput) parse() (listRequest, error) {
 		req.customer = &id
 	}
 	if in.Status != nil {
-		if !slices.Contains(store.Statuses, *in.Status) {
+		if !slices.Contains(store.Statuses(), *in.Status) {
 			return req, &InputError{Field: "status", Rule: "must be one of pending, processing, shipped, delivered, cancelled, returned."}
 		}
 		req.status = *in.Status
@@ -125,7 +125,7 @@ func listRecentOrders(d Deps) mcp.ToolHandlerFor[ListRecentOrdersInput, OrderLis
 		var customerID string
 		switch {
 		case req.customer == nil && access.IsStaff():
-			return nil, OrderList{}, ErrCustomerRequired
+			return nil, OrderList{}, errCustomerRequired
 		case req.customer == nil:
 			customerID = access.CustomerID()
 		case !access.IsStaff() && req.customer.String() != access.CustomerID():

@@ -80,9 +80,9 @@ var errNoPrincipal = errors.New("tool handler ran without an authenticated princ
 // it reveals nothing about other customers.
 var ErrForeignCustomer = errors.New("customer-bound caller named another customer")
 
-// ErrCustomerRequired refuses a staff caller that did not say which
+// errCustomerRequired refuses a staff caller that did not say which
 // customer's orders to list.
-var ErrCustomerRequired = &InputError{Field: "customer_id", Rule: "required for staff callers: name the customer whose orders to list."}
+var errCustomerRequired = &InputError{Field: "customer_id", Rule: "required for staff callers: name the customer whose orders to list."}
 
 // caller returns the principal of the current call and its data binding.
 func caller(ctx context.Context) (*security.Principal, store.Access, error) {

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Main(m, &dsn)) }
 // noLockout keeps the invalid-input lockout out of tests that send many
 // invalid calls on purpose; the lockout has tests of its own.
 var noLockout = func() security.LockoutPolicy {
-	p := security.DefaultLockoutPolicy
+	p := security.DefaultLockoutPolicy()
 	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
 	return p
 }()
