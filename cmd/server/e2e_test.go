@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,7 +225,8 @@ func emptyDatabase(t *testing.T) string {
 // TestServeRefusesToExposeAServerNobodyCanUse: on a non-loopback address,
 // with no active API key and no OAuth issuer, serve does not start.
 func TestServeRefusesToExposeAServerNobodyCanUse(t *testing.T) {
-	env := append(prodEnv(), "DATABASE_URL="+emptyDatabase(t), "MCP_HTTP_ADDR=0.0.0.0:0", "MCP_TLS_TERMINATED_BY_PROXY=true")
+	env := append(prodEnv(), "DATABASE_URL="+emptyDatabase(t), "MCP_HTTP_ADDR=0.0.0.0:0",
+		"MCP_TLS_TERMINATED_BY_PROXY=true", "MCP_RESOURCE_URL=https://mcp.example.com/mcp")
 	cli(t, env, "migrate")
 
 	cmd := exec.Command(serverBinary(t), "serve")
@@ -232,6 +235,70 @@ func TestServeRefusesToExposeAServerNobodyCanUse(t *testing.T) {
 	if err == nil || !strings.Contains(lastLine(string(out)), "authentication is not configured") {
 		t.Fatalf("serve with no way to authenticate: %v\n%s", err, out)
 	}
+}
+
+// TestServeBeyondLoopbackAnswersOnlyItsPublicHost: on a non-loopback
+// listener the SDK's DNS-rebinding rule does not apply, so without
+// MCP_ALLOWED_HOSTS the host of MCP_RESOURCE_URL becomes the allow-list. A
+// request addressed to any other name (a rebinding page's) is refused.
+func TestServeBeyondLoopbackAnswersOnlyItsPublicHost(t *testing.T) {
+	env := append(prodEnv(), "DATABASE_URL="+emptyDatabase(t), "MCP_HTTP_ADDR=0.0.0.0:0",
+		"MCP_TLS_TERMINATED_BY_PROXY=true", "MCP_RESOURCE_URL=https://mcp.example.com/mcp")
+	cli(t, env, "migrate")
+	key := lastLine(cli(t, env, "keys", "create", "--name", "staff", "--scopes", "orders:read,orders:read:any"))
+	listening, stderr, stop := startServe(t, env)
+	_, port, err := net.SplitHostPort(strings.TrimSuffix(strings.TrimPrefix(listening, "http://"), "/mcp"))
+	if err != nil {
+		t.Fatalf("listening on %q: %v", listening, err)
+	}
+	post := func(addr, host string) int {
+		body := `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`
+		req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/mcp", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", testenv.Protocol20251125)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Over loopback, and over this machine's first other address (a
+	// connection to which the loopback-only rule would not protect).
+	addrs := []string{net.JoinHostPort("127.0.0.1", port)}
+	if ip := firstNonLoopbackIPv4(); ip != "" {
+		addrs = append(addrs, net.JoinHostPort(ip, port))
+	}
+	for _, addr := range addrs {
+		for _, host := range []string{"evil.example", addr, "mcp.example.com.evil.example"} {
+			if code := post(addr, host); code != http.StatusForbidden {
+				t.Errorf("to %s with Host %s: status %d, want 403", addr, host, code)
+			}
+		}
+		if code := post(addr, "mcp.example.com"); code != http.StatusOK {
+			t.Errorf("to %s with Host mcp.example.com (the resource URL's): status %d, want 200", addr, code)
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d\n%s", code, stderr.String())
+	}
+	checkLogs(t, stderr.String(), key)
+}
+
+func firstNonLoopbackIPv4() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	return ""
 }
 
 // TestConcurrentMigrationsApplyOnce: replicas starting together each run
@@ -275,7 +342,8 @@ func TestConcurrentMigrationsApplyOnce(t *testing.T) {
 func startServe(t *testing.T, env []string) (string, *testenv.Buffer, func() int) {
 	t.Helper()
 	cmd := exec.Command(serverBinary(t), "serve")
-	cmd.Env = append(env, "MCP_HTTP_ADDR=127.0.0.1:0")
+	// The caller's MCP_HTTP_ADDR, if any, wins: exec uses the last value.
+	cmd.Env = append([]string{"MCP_HTTP_ADDR=127.0.0.1:0"}, env...)
 	stderr := &testenv.Buffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()

@@ -44,6 +44,7 @@ type Config struct {
 	// HTTP transport.
 	HTTPAddr                string
 	ResourceURL             string
+	resourceURLSet          bool // MCP_RESOURCE_URL was given, not derived from HTTPAddr
 	AllowedOrigins          []string
 	AllowedHosts            []string
 	TrustedProxies          []netip.Prefix
@@ -169,9 +170,11 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 
 		SDKDebug: r.str("MCPGODEBUG", ""),
 	}
-	if c.ResourceURL == "" {
+	c.resourceURLSet = c.ResourceURL != ""
+	if !c.resourceURLSet {
 		c.ResourceURL = defaultResourceURL(c.HTTPAddr, c.TLS())
 	}
+	c.defaultAllowedHosts()
 	errs := r.errs
 	if err := c.validate(); err != nil {
 		errs = append(errs, err)
@@ -188,6 +191,27 @@ func defaultResourceURL(addr string, tls bool) string {
 		scheme = "https"
 	}
 	return scheme + "://" + addr + "/mcp"
+}
+
+// defaultAllowedHosts closes the Host check on a listener beyond loopback.
+// There the SDK's DNS-rebinding rule (loopback listener, loopback Host)
+// does not apply, so without MCP_ALLOWED_HOSTS any Host would pass; the
+// host of MCP_RESOURCE_URL, the public name of the server, becomes the
+// allow-list instead.
+func (c *Config) defaultAllowedHosts() {
+	host, _, err := net.SplitHostPort(c.HTTPAddr)
+	if len(c.AllowedHosts) > 0 || !c.resourceURLSet || err != nil || isLoopback(host) {
+		return
+	}
+	u, err := url.Parse(c.ResourceURL)
+	if err != nil || u.Host == "" {
+		return // validate reports it
+	}
+	c.AllowedHosts = []string{strings.ToLower(u.Host)}
+	// Clients leave the scheme's default port out of Host.
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		c.AllowedHosts = append(c.AllowedHosts, strings.ToLower(u.Hostname()))
+	}
 }
 
 // validate checks what must hold in every command.
@@ -237,6 +261,13 @@ func (c *Config) ValidateServe() error {
 	if !isLoopback(host) && !c.TLS() && !c.Development() {
 		return fmt.Errorf("MCP_HTTP_ADDR %s is not a loopback address: refusing to serve without TLS "+
 			"(set MCP_TLS_CERT_FILE and MCP_TLS_KEY_FILE, or MCP_TLS_TERMINATED_BY_PROXY=true behind a TLS proxy)", c.HTTPAddr)
+	}
+	// Beyond loopback the URL derived from the bind address (0.0.0.0) names
+	// nothing a client can reach: it would be a meaningless token audience
+	// and leave the Host check with nothing to allow.
+	if !isLoopback(host) && !c.resourceURLSet && !c.Development() {
+		return fmt.Errorf("MCP_HTTP_ADDR %s is not a loopback address: set MCP_RESOURCE_URL to the public URL of /mcp "+
+			"(e.g. https://mcp.example.com/mcp); it is the token audience and, unless MCP_ALLOWED_HOSTS is set, the only Host served", c.HTTPAddr)
 	}
 	if !c.Development() && len(c.AuditHMACKey) == 0 {
 		return fmt.Errorf("AUDIT_HMAC_KEY is required outside development (or AUDIT_HMAC_KEY_FILE)")

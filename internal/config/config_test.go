@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -458,6 +459,33 @@ func TestAllProblemsAreReportedAtOnce(t *testing.T) {
 				if !strings.Contains(err.Error(), tt.kv[i]) {
 					t.Errorf("%s not reported in: %v", tt.kv[i], err)
 				}
+			}
+		})
+	}
+}
+
+// TestAllowedHostsDefaultToTheResourceURLBeyondLoopback: on a listener
+// beyond loopback, where the SDK's loopback-only Host rule protects
+// nothing, the host of an explicit MCP_RESOURCE_URL becomes the Host
+// allow-list; an explicit MCP_ALLOWED_HOSTS always wins.
+func TestAllowedHostsDefaultToTheResourceURLBeyondLoopback(t *testing.T) {
+	tests := []struct {
+		name string
+		kv   []string
+		want []string
+	}{
+		{"AllInterfaces", []string{"MCP_HTTP_ADDR", "0.0.0.0:8080", "MCP_RESOURCE_URL", "https://MCP.example.com/mcp"}, []string{"mcp.example.com"}},
+		{"DefaultPortSpelledOut", []string{"MCP_HTTP_ADDR", "[::]:8443", "MCP_RESOURCE_URL", "https://mcp.example.com:443/mcp"}, []string{"mcp.example.com:443", "mcp.example.com"}},
+		{"OtherPort", []string{"MCP_HTTP_ADDR", "192.0.2.10:8443", "MCP_RESOURCE_URL", "https://mcp.example.com:8443/mcp"}, []string{"mcp.example.com:8443"}},
+		{"ExplicitListWins", []string{"MCP_HTTP_ADDR", "0.0.0.0:8080", "MCP_RESOURCE_URL", "https://mcp.example.com/mcp", "MCP_ALLOWED_HOSTS", "a.example,b.example"}, []string{"a.example", "b.example"}},
+		{"LoopbackKeepsTheSDKRule", []string{"MCP_HTTP_ADDR", "127.0.0.1:8080", "MCP_RESOURCE_URL", "http://127.0.0.1:8080/mcp"}, nil},
+		{"DerivedResourceURLIsNotAHost", []string{"MCP_HTTP_ADDR", "0.0.0.0:8080", "MCP_ENV", "development"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, production(t).with(tt.kv...))
+			if !slices.Equal(c.AllowedHosts, tt.want) {
+				t.Fatalf("AllowedHosts = %q, want %q", c.AllowedHosts, tt.want)
 			}
 		})
 	}

@@ -258,12 +258,13 @@ func TestValidateServe(t *testing.T) {
 		{"LocalhostLookalikeWithoutTLSIsRefused", []string{"MCP_HTTP_ADDR", "localhost.attacker.example:8080"}, "MCP_HTTP_ADDR"},
 		{"AddressWithoutPortIsRefused", []string{"MCP_HTTP_ADDR", "0.0.0.0"}, "MCP_HTTP_ADDR"},
 		{"MissingAuditKeyIsRefused", []string{"AUDIT_HMAC_KEY", ""}, "AUDIT_HMAC_KEY"},
+		{"AllInterfacesWithoutResourceURLIsRefused", []string{"MCP_HTTP_ADDR", "0.0.0.0:8080", "MCP_TLS_TERMINATED_BY_PROXY", "true"}, "MCP_RESOURCE_URL"},
 
 		{"LoopbackIsAccepted", []string{"MCP_HTTP_ADDR", "127.0.0.1:8080"}, ""},
 		{"IPv6LoopbackIsAccepted", []string{"MCP_HTTP_ADDR", "[::1]:8080"}, ""},
 		{"LocalhostIsAccepted", []string{"MCP_HTTP_ADDR", "localhost:8080"}, ""},
-		{"AllInterfacesWithCertAndKeyIsAccepted", []string{"MCP_HTTP_ADDR", "0.0.0.0:8443", "MCP_TLS_CERT_FILE", cert, "MCP_TLS_KEY_FILE", key}, ""},
-		{"AllInterfacesBehindTLSProxyIsAccepted", []string{"MCP_HTTP_ADDR", "0.0.0.0:8080", "MCP_TLS_TERMINATED_BY_PROXY", "true"}, ""},
+		{"AllInterfacesWithCertAndKeyIsAccepted", []string{"MCP_HTTP_ADDR", "0.0.0.0:8443", "MCP_TLS_CERT_FILE", cert, "MCP_TLS_KEY_FILE", key, "MCP_RESOURCE_URL", "https://mcp.example.com:8443/mcp"}, ""},
+		{"AllInterfacesBehindTLSProxyIsAccepted", []string{"MCP_HTTP_ADDR", "0.0.0.0:8080", "MCP_TLS_TERMINATED_BY_PROXY", "true", "MCP_RESOURCE_URL", "https://mcp.example.com/mcp"}, ""},
 		{"AllInterfacesInDevelopmentIsAccepted", []string{"MCP_HTTP_ADDR", "0.0.0.0:8080", "MCP_ENV", "development"}, ""},
 		{"MissingAuditKeyInDevelopmentIsAccepted", []string{"AUDIT_HMAC_KEY", "", "MCP_ENV", "development"}, ""},
 	}

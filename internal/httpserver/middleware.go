@@ -138,9 +138,10 @@ func (s *server) limitBody(next http.Handler) http.Handler {
 // answer to: the point of DNS rebinding is a page on evil.example whose
 // name now resolves to 127.0.0.1, so its requests carry Host evil.example.
 // With MCP_ALLOWED_HOSTS set, only those hosts pass (behind a reverse
-// proxy, where the SDK's check cannot work and is switched off). Without
-// it, the SDK's rule applies, here and again inside the SDK: on a loopback
-// listener only loopback Hosts pass.
+// proxy, where the SDK's check cannot work and is switched off); beyond
+// loopback, configuration defaults the list to MCP_RESOURCE_URL's host.
+// Without it, the SDK's rule applies, here and again inside the SDK: on a
+// loopback listener only loopback Hosts pass.
 func (s *server) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hostAllowed(r) {
