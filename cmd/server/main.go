@@ -1,5 +1,3 @@
-// Command server is the order-status MCP server. See run.go for the
-// commands and README.md for how to use them.
 package main
 
 import (

@@ -1,23 +1,3 @@
-// Package config reads the server's configuration from the environment into
-// one typed struct, validates it, and describes the resulting security
-// posture without revealing a secret.
-//
-// Checklist: "Secrets management: use env vars or vaults, never hardcode".
-//
-//   - Every variable is read here and nowhere else. Every secret X may also
-//     be given as X_FILE, a path to a file holding it, which is how Docker
-//     and Kubernetes secrets and vault agents (HashiCorp Vault Agent, the
-//     cloud secret managers' CSI drivers) deliver secrets without code
-//     changes.
-//   - A .env file is read only in development (MCP_ENV=development), and
-//     variables already in the environment win over it.
-//   - Outside development the server refuses to start with a known-weak or
-//     example secret (the values in .env.example), with a database password
-//     missing for a remote database, or with a remote database reached
-//     without certificate verification (sslmode=verify-full).
-//
-// Imports: the standard library, godotenv and ulule/limiter (for the rate
-// format). Nothing from this module.
 package config
 
 import (
@@ -89,10 +69,12 @@ type Config struct {
 
 // Development reports whether MCP_ENV is development. Development relaxes
 // exactly these, all documented in .env.example and the README: the .env
-// file is read; example and weak secrets are accepted; AUDIT_HMAC_KEY may be
+// file is read; example and weak secrets, and remote databases without a
+// password or certificate verification, are accepted; AUDIT_HMAC_KEY may be
 // missing (a public key is used, and the log says the chain then proves
-// nothing); and serve may listen on a non-loopback address without TLS (for
-// containers; the log warns).
+// nothing); MCP_OAUTH_JWKS_URL may be plain http (a local issuer); and
+// serve may listen on a non-loopback address without TLS or
+// MCP_RESOURCE_URL (for containers; the log warns).
 func (c *Config) Development() bool { return c.Env == "development" }
 
 // OAuth reports whether bearer JWTs are accepted.

@@ -1,0 +1,17 @@
+// Command server is the order-status MCP server: one binary for the
+// server itself and its administration. README.md shows how to use it.
+//
+//   - main.go only calls run, which owns the command line, signals,
+//     configuration and logging (run.go).
+//   - wire.go assembles the parts in one place: the store as the
+//     least-privilege role, the audit writer, rate limits and lockout
+//     (memory or Redis), the OAuth verifier, the authenticator and the MCP
+//     server with its tools.
+//   - serve.go runs Streamable HTTP; stdio.go runs stdio as MCP_API_KEY;
+//     admin.go holds migrate, seed, keys and audit verify, each recorded in
+//     the audit trail.
+//
+// Imports: the internal packages it wires (config, logging, store, audit,
+// security, tools, mcpserver, httpserver); never dbtest or testenv, which
+// only its tests use.
+package main

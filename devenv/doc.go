@@ -1,0 +1,34 @@
+// Command devenv finds or starts a Postgres for development and tests, so
+// that `make run` and `make test` work on a fresh clone with no manual step.
+//
+// The database is found in this order:
+//
+//  1. DATABASE_URL (for run) or TEST_DATABASE_URL / DATABASE_URL (for exec),
+//     when set;
+//  2. a Postgres answering on 127.0.0.1:5432 (user postgres, as on the
+//     development and CI machines);
+//  3. an embedded Postgres (github.com/fergusstrange/embedded-postgres),
+//     pointed at the Postgres binaries already installed, when there are
+//     any, so nothing needs downloading, with its version set to theirs.
+//     Its files live in devenv/.pgdata (git-ignored).
+//
+// DEVENV_POSTGRES=embedded skips steps 1 and 2 (to try the embedded path on
+// a machine that has a Postgres running).
+//
+// Postgres refuses to run as root; as root, step 3 stops with a message
+// naming the alternatives instead of failing obscurely.
+//
+// For exec it also makes a Redis available: TEST_REDIS_URL, else the one
+// on 127.0.0.1:6379, else a redis-server it starts when one is installed.
+//
+// It lives in a module of its own so that embedded-postgres and its
+// dependencies stay out of the server's go.mod.
+//
+// Usage:
+//
+//	devenv run <server binary>   migrate, seed, mint a demo key, print how
+//	                             to call the server, then serve
+//	devenv exec -- <command...>  run command with TEST_DATABASE_URL set
+//	devenv conformance <binary>  run the official MCP conformance suite's
+//	                             scenarios against a development server
+package main
