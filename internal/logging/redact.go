@@ -106,7 +106,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, truncateRunes(RedactString(prefixRunes(v.String(), 4*maxLogString)), maxLogString))
+		return slog.String(a.Key, truncateRunes(RedactString(head(v.String(), 16*maxLogString)), maxLogString))
 	case slog.KindGroup:
 		attrs := v.Group()
 		red := make([]any, len(attrs))
@@ -166,7 +166,7 @@ func redactValue(v any) any {
 	case map[string]any:
 		m := make(map[string]any, len(t))
 		for k, val := range t {
-			key := truncateRunes(RedactString(prefixRunes(k, 320)), 40)
+			key := truncateRunes(RedactString(head(k, 320)), 40)
 			if isSensitiveKey(k) {
 				m[key] = Redacted
 			} else {
@@ -184,22 +184,23 @@ func redactValue(v any) any {
 		// does not cost a megabyte of regular expressions; then redact; then
 		// cut to what is kept. A secret straddling the first cut is still
 		// caught by its prefix (see jwtPartRE and anyKeyRE).
-		return truncateRunes(RedactString(prefixRunes(t, 8*maxStringInJSON)), maxStringInJSON)
+		return truncateRunes(RedactString(head(t, 16*maxStringInJSON)), maxStringInJSON)
 	default:
 		return v
 	}
 }
 
-// prefixRunes returns at most the first n runes of s.
-func prefixRunes(s string, n int) string {
-	i := 0
-	for pos := range s {
-		if i == n {
-			return s[:pos]
-		}
-		i++
+// head returns at most the first n bytes of s, cut where a rune starts.
+// It bounds the work redaction does on a huge value; n bytes always hold at
+// least n/4 runes.
+func head(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func truncateRunes(s string, n int) string {
