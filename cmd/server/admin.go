@@ -233,6 +233,6 @@ func auditCmd(ctx context.Context, cfg *config.Config, logger *slog.Logger, args
 	if rep.FirstBad != 0 {
 		return fmt.Errorf("audit trail broken at seq %d of %d: %s", rep.FirstBad, rep.Entries, rep.Problem)
 	}
-	fmt.Fprintf(stdout, "audit trail intact: %d records\n", rep.Entries)
+	fmt.Fprintf(stdout, "audit trail intact: %d records; head seq %d hmac %x\n", rep.Entries, rep.HeadSeq, rep.HeadHMAC)
 	return nil
 }

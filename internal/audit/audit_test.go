@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -310,10 +311,14 @@ func TestVerify(t *testing.T) {
 	}
 
 	t.Run("IntactChainVerifies", func(t *testing.T) {
-		build(t)
+		entries := build(t)
 		rep := verify(t, owner)
 		if rep.FirstBad != 0 || rep.Entries != n {
 			t.Fatalf("intact chain reported as %+v", rep)
+		}
+		// The head to anchor elsewhere is the newest row's.
+		if last := entries[n-1]; rep.HeadSeq != last.Seq || !bytes.Equal(rep.HeadHMAC, last.HMAC) {
+			t.Fatalf("head seq %d hmac %x, want the newest row's: %d %x", rep.HeadSeq, rep.HeadHMAC, last.Seq, last.HMAC)
 		}
 	})
 

@@ -58,6 +58,11 @@ type VerifyReport struct {
 	FirstBad int64
 	// Problem says how it is broken.
 	Problem string
+	// HeadSeq and HeadHMAC identify the newest row of an intact chain.
+	// Recorded elsewhere, they anchor the chain: a later verify whose
+	// chain no longer passes through them shows the newest rows were cut.
+	HeadSeq  int64
+	HeadHMAC []byte
 }
 
 // Verify walks the whole trail and reports the first row that was edited,
@@ -86,5 +91,8 @@ func Verify(ctx context.Context, r Reader, s *Sealer) (VerifyReport, error) {
 		prev = e.HMAC
 		return nil
 	})
+	if rep.FirstBad == 0 && rep.Entries > 0 {
+		rep.HeadSeq, rep.HeadHMAC = seq, prev
+	}
 	return rep, err
 }
