@@ -50,11 +50,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	// and a second signal kills the process as usual.
 	context.AfterFunc(ctx, stop)
 
-	if len(args) < 2 || args[1] == "help" || args[1] == "-h" || args[1] == "--help" {
+	if len(args) < 2 {
+		return errUsage // one line, like every failure; `server help` shows the usage
+	}
+	if args[1] == "help" || args[1] == "-h" || args[1] == "--help" {
 		fmt.Fprintln(stderr, usage)
-		if len(args) < 2 {
-			return errUsage
-		}
 		return nil
 	}
 	switch args[1] {
