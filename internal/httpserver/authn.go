@@ -109,15 +109,15 @@ func (s *server) challengeHeader(errParams, scope string) string {
 		params = append(params, errParams)
 	}
 	if s.oauth() {
-		params = append(params, fmt.Sprintf("resource_metadata=%q", s.metadataURL()), fmt.Sprintf("scope=%q", scope))
+		params = append(params, fmt.Sprintf("resource_metadata=%q", s.metadataURL), fmt.Sprintf("scope=%q", scope))
 	}
 	return "Bearer " + strings.Join(params, ", ")
 }
 
-// metadataURL is where the protected resource metadata of ResourceURL
-// lives: RFC 9728 inserts the well-known path between host and path.
-func (s *server) metadataURL() string {
-	u, err := url.Parse(s.Config.ResourceURL)
+// metadataURL is where the protected resource metadata of resource lives:
+// RFC 9728 inserts the well-known path between host and path.
+func metadataURL(resource string) string {
+	u, err := url.Parse(resource)
 	if err != nil {
 		return ""
 	}

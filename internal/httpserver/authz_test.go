@@ -820,6 +820,28 @@ func TestProtectedResourceMetadata(t *testing.T) {
 		})
 	})
 
+	// Behind a proxy that adds a path prefix the resource URL's path is not
+	// /mcp; the challenge must still point to a document that exists.
+	t.Run("ResourceURLWithAPrefix", func(t *testing.T) {
+		const resource = "https://mcp.example.test/orders/mcp"
+		issuer := testenv.NewIssuer(t)
+		env := testenv.New(t, dsn, testenv.Options{
+			Lockout:       &authzNoLockout,
+			TokenVerifier: issuer.Verifier(t, resource),
+			HTTP:          httpserver.Config{ResourceURL: resource, OAuthIssuer: issuer.ID},
+		})
+		u := env.URL(t)
+		r := authzPost(t, u, "", authzToolCall(1, "list_recent_orders", map[string]any{}), authzProtocol...)
+		pointer, err := url.Parse(authzChallenge(t, r.header.Get("WWW-Authenticate"))["resource_metadata"])
+		if err != nil || pointer.Path != "/.well-known/oauth-protected-resource/orders/mcp" {
+			t.Fatalf("resource_metadata %v (%v)", pointer, err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, strings.TrimSuffix(u, "/mcp")+pointer.Path, nil)
+		if m := authzDo(t, req); m.status != http.StatusOK || !strings.Contains(m.body, `"resource":"`+resource+`"`) {
+			t.Fatalf("%s: %d %s", pointer.Path, m.status, m.body)
+		}
+	})
+
 	t.Run("APIKeysOnly", func(t *testing.T) {
 		env := authzNewEnv(t, false, httpserver.Config{})
 		for _, path := range paths {

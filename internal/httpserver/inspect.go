@@ -237,7 +237,7 @@ func (s *server) insufficientScope(w http.ResponseWriter, r *http.Request, tool 
 
 	params := []string{`realm="order-mcp"`, `error="insufficient_scope"`, `scope="` + strings.Join(want, " ") + `"`}
 	if s.oauth() {
-		params = append(params, `resource_metadata="`+s.metadataURL()+`"`)
+		params = append(params, `resource_metadata="`+s.metadataURL+`"`)
 	}
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
 	writeRPCError(w, http.StatusForbidden, mcpserver.CodeForbidden,

@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -65,14 +68,15 @@ type Deps struct {
 // server holds the handlers' shared state.
 type server struct {
 	Deps
-	sessions *sessionTracker // stateful mode only
+	sessions    *sessionTracker // stateful mode only
+	metadataURL string          // where the 401 challenge points (RFC 9728)
 }
 
 // New returns the whole HTTP surface: every route, and for /mcp the chain
 // of controls in the order they run, cheapest refusal first. This function
 // is the one screen that shows everything the network can reach.
 func New(d Deps) http.Handler {
-	s := &server{Deps: d}
+	s := &server{Deps: d, metadataURL: metadataURL(d.Config.ResourceURL)}
 	if d.Config.MaxBodyBytes <= 0 {
 		s.Config.MaxBodyBytes = 1 << 20
 	}
@@ -84,10 +88,16 @@ func New(d Deps) http.Handler {
 	mux.Handle("GET /readyz", s.limitAddress(http.HandlerFunc(s.readyz)))
 	if s.oauth() {
 		meta := s.protectedResourceMetadata()
-		mux.Handle("GET /.well-known/oauth-protected-resource", meta)
-		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", meta)
-		mux.Handle("OPTIONS /.well-known/oauth-protected-resource", meta)
-		mux.Handle("OPTIONS /.well-known/oauth-protected-resource/mcp", meta)
+		paths := []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"}
+		// Where the 401 challenge points (resource_metadata), when
+		// MCP_RESOURCE_URL's path is not /mcp (a proxy prefix, say).
+		if u, err := url.Parse(s.metadataURL); err == nil && !slices.Contains(paths, u.Path) && !strings.ContainsAny(u.Path, "{}") {
+			paths = append(paths, u.Path)
+		}
+		for _, p := range paths {
+			mux.Handle("GET "+p, meta)
+			mux.Handle("OPTIONS "+p, meta)
+		}
 	}
 	mux.Handle("/mcp", chain(s.mcpHandler(),
 		s.limitBody,      // 1. request body size: a bound before anything reads it
