@@ -17,6 +17,10 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/server /server
 USER nonroot:nonroot
+# The server listens on 127.0.0.1:8080 by default, unreachable from outside
+# the container. To publish it set MCP_HTTP_ADDR=0.0.0.0:8080, TLS (or
+# MCP_TLS_TERMINATED_BY_PROXY=true) and MCP_RESOURCE_URL, as production
+# requires, or MCP_ENV=development as compose.yaml does.
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["/server", "healthcheck"]
 ENTRYPOINT ["/server"]

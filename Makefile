@@ -1,7 +1,8 @@
 # Every command CI runs is a target here, and CI runs the targets (see
 # .ci/run). Postgres is found by devenv (DATABASE_URL / TEST_DATABASE_URL,
 # else 127.0.0.1:5432, else an embedded Postgres); Redis is expected on
-# 127.0.0.1:6379 (or TEST_REDIS_URL) for the tests that use it.
+# 127.0.0.1:6379 (or TEST_REDIS_URL, else a redis-server devenv starts) for
+# the tests that use it.
 
 GO      ?= go
 BIN     := bin/server

@@ -31,4 +31,6 @@
 //	devenv exec -- <command...>  run command with TEST_DATABASE_URL set
 //	devenv conformance <binary>  run the official MCP conformance suite's
 //	                             scenarios against a development server
+//
+// Imports: the standard library, fergusstrange/embedded-postgres and pgx.
 package main

@@ -12,6 +12,6 @@
 //     the audit trail.
 //
 // Imports: the internal packages it wires (config, logging, store, audit,
-// security, tools, mcpserver, httpserver); never dbtest or testenv, which
-// only its tests use.
+// security, tools, mcpserver, httpserver) and the MCP SDK; never dbtest or
+// testenv, which only its tests use.
 package main

@@ -7,7 +7,8 @@
 //   - refusals before the MCP layer (bad credentials, rate limits,
 //     lockouts, foreign Origin...), aggregated per source, reason and
 //     minute so that a flood cannot fill the table (Writer.Refusal);
-//   - administrative commands: keys create/revoke, migrate (Writer.Write).
+//   - administrative commands: migrate, seed, keys create/revoke
+//     (Writer.Admin).
 //
 // Durability: Writer.Write returns only once the record is committed, and
 // the MCP layer does not release a tool result before that. Concurrent

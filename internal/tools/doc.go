@@ -22,5 +22,6 @@
 //     maps every error to a safe message in one place.
 //
 // Imports: internal/store, internal/security, internal/privacy,
-// internal/sanitize, internal/audit and the MCP SDK.
+// internal/sanitize, internal/audit, the MCP SDK and google/jsonschema-go
+// (the input schemas).
 package tools
