@@ -11,6 +11,8 @@ import (
 
 	"github.com/example/order-mcp/internal/dbtest"
 	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/testenv"
+	"github.com/jackc/pgx/v5"
 )
 
 var dsn string
@@ -92,6 +94,27 @@ func TestCustomerScoping(t *testing.T) {
 			}
 		})
 	}
+
+	// The same attacks through a connection that bypasses row-level
+	// security (the owner, a superuser here): the customer filter in every
+	// statement must hold on its own, as the README promises.
+	t.Run("GoFilterHoldsWithoutRowLevelSecurity", func(t *testing.T) {
+		owner := dbtest.Owner(t, dsn)
+		asAlice := store.CustomerAccess(alice.ID)
+		if _, err := owner.GetOrder(ctx, asAlice, bobsOrder); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("get of bob's order as alice: %v, want ErrNotFound", err)
+		}
+		if orders, err := owner.ListRecentOrders(ctx, asAlice, bob.ID, "", 25); err != nil || len(orders) != 0 {
+			t.Errorf("alice listing bob: %d orders, err %v", len(orders), err)
+		}
+		_, err := owner.CancelOrder(ctx, asAlice, store.CancelRequest{OrderID: bobsOrder, Reason: "customer_request", DailyQuota: 5})
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("cancel of bob's order as alice: %v, want ErrNotFound", err)
+		}
+		if o, err := owner.GetOrder(ctx, store.StaffAccess(), bobsOrder); err != nil || o.Status != store.StatusPending {
+			t.Errorf("bob's order after the attempt: %+v %v", o.Status, err)
+		}
+	})
 
 	t.Run("ListingAnotherCustomerIsEmpty", func(t *testing.T) {
 		orders, err := s.ListRecentOrders(ctx, store.CustomerAccess(alice.ID), bob.ID, "", 25)
@@ -227,6 +250,143 @@ func TestCancelOrder(t *testing.T) {
 			t.Fatalf("order changed to %s despite the quota", o.Status)
 		}
 	})
+}
+
+// cancellable returns a customer's orders that may still be cancelled.
+func cancellable(t *testing.T, s *store.Store, customerID string) []string {
+	t.Helper()
+	var ids []string
+	for _, st := range []string{store.StatusPending, store.StatusProcessing} {
+		orders, err := s.ListRecentOrders(context.Background(), store.StaffAccess(), customerID, st, 25)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range orders {
+			ids = append(ids, o.ID)
+		}
+	}
+	if len(ids) < 2 {
+		t.Fatalf("%s has %d cancellable orders in the seed, want at least 2", customerID, len(ids))
+	}
+	return ids
+}
+
+// concurrently runs f for each id at the same moment and collects results.
+func concurrently(ids []string, f func(id string) (store.CancelOutcome, error)) ([]store.CancelOutcome, []error) {
+	outs, errs := make([]store.CancelOutcome, len(ids)), make([]error, len(ids))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, id := range ids {
+		wg.Go(func() {
+			<-start
+			outs[i], errs[i] = f(id)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return outs, errs
+}
+
+// TestCancelUnderConcurrency attacks cancel_order's guards with parallel
+// calls: a prompt-injected "cancel everything" fired at once must not
+// overshoot the customer's daily quota, and a repeated cancellation must
+// stay idempotent rather than fail as "not found".
+func TestCancelUnderConcurrency(t *testing.T) {
+	ctx := context.Background()
+	s := dbtest.App(t, dsn, store.Options{MaxConns: 20})
+	customers := store.DemoCustomers()
+
+	// Two cancellations of different orders of one customer, daily quota 1.
+	// Each appends its audit record in its own transaction, so holding the
+	// audit chain's lock stalls a cancellation after it has counted the
+	// day's cancels: both are in flight at once. Only when both wait on a
+	// lock is the audit lock released; the customer's cancel lock must have
+	// made the second wait before counting, so it sees the first's cancel.
+	t.Run("QuotaHoldsAgainstParallelCancels", func(t *testing.T) {
+		c := customers[5]
+		ids := cancellable(t, s, c.ID)[:2]
+		release := testenv.HoldAuditChainLock(t, dsn)
+		done := make(chan struct{})
+		var (
+			outs []store.CancelOutcome
+			errs []error
+		)
+		go func() {
+			defer close(done)
+			outs, errs = concurrently(ids, func(id string) (store.CancelOutcome, error) {
+				return s.CancelOrder(ctx, store.CustomerAccess(c.ID), store.CancelRequest{
+					OrderID: id, Reason: "customer_request", DailyQuota: 1,
+					Audit: &store.AuditEntry{Kind: "tool_call", Principal: "apikey:abcdefghijkl", CredentialID: "abcdefghijkl",
+						Transport: "stdio", Action: "cancel_order", Decision: "allowed", CorrelationID: "quota-race"},
+					Seal: fixedSealer{},
+				})
+			})
+		}()
+		waitForLockWaiters(t, 2)
+		release()
+		<-done
+		cancelled := 0
+		for i := range ids {
+			switch {
+			case errs[i] == nil && !outs[i].AlreadyCancelled:
+				cancelled++
+			case errs[i] != nil && !errors.Is(errs[i], store.ErrCancelQuota):
+				t.Errorf("cancel %s: %v", ids[i], errs[i])
+			}
+		}
+		if cancelled != 1 {
+			t.Fatalf("quota 1: %d of %d parallel cancellations went through", cancelled, len(ids))
+		}
+	})
+
+	t.Run("RepeatedCancelStaysIdempotent", func(t *testing.T) {
+		c := customers[4]
+		id := cancellable(t, s, c.ID)[0]
+		same := []string{id, id, id, id, id}
+		outs, errs := concurrently(same, func(id string) (store.CancelOutcome, error) {
+			return s.CancelOrder(ctx, store.CustomerAccess(c.ID), store.CancelRequest{OrderID: id, Reason: "customer_request", DailyQuota: 5})
+		})
+		fresh := 0
+		for i := range same {
+			if errs[i] != nil {
+				t.Fatalf("call %d: %v (a concurrent repeat must answer already cancelled)", i, errs[i])
+			}
+			if !outs[i].AlreadyCancelled {
+				fresh++
+			}
+		}
+		if fresh != 1 {
+			t.Fatalf("%d calls each report having cancelled the order, want 1", fresh)
+		}
+	})
+}
+
+// fixedSealer stands in for the audit package's HMAC: these tests look at
+// cancellations, not at the chain.
+type fixedSealer struct{}
+
+func (fixedSealer) Seal(*store.AuditEntry) []byte { return make([]byte, 32) }
+
+// waitForLockWaiters returns once n sessions wait on an advisory lock.
+func waitForLockWaiters(t *testing.T, n int) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		var waiting int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+			 WHERE locktype = 'advisory' AND NOT granted
+			   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting >= n {
+			return
+		}
+	}
+	t.Fatalf("fewer than %d sessions ever waited on a lock", n)
 }
 
 func TestCheckLeastPrivilege(t *testing.T) {
