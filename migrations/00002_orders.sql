@@ -7,7 +7,7 @@
 -- (order_events.id) never leave the server.
 --
 -- Every table that holds customer data carries customer_id, so that one
--- row-level security policy shape covers all of them (00003_security.sql).
+-- row-level security policy shape covers all of them (00005_least_privilege.sql).
 
 -- +goose Up
 CREATE TABLE customers (

@@ -46,7 +46,7 @@ GRANT SELECT ON shipments TO order_mcp_app;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON api_key_usage, auth_lockouts TO order_mcp_app;
 
--- Append-only for the server: it reads back only the chain head.
+-- Append-only for the server: it reads back only the chain link (seq, hmac).
 GRANT INSERT ON audit_log TO order_mcp_app;
 GRANT SELECT (seq, hmac) ON audit_log TO order_mcp_app;
 

@@ -132,6 +132,9 @@ func TestAppRoleCannotReachWhatNoToolNeeds(t *testing.T) {
 		"ReadInternalNote":       "SELECT internal_note FROM orders",
 		"ReadFraudFlag":          "SELECT fraud_flag FROM orders",
 		"ReadStreetAddress":      "SELECT address_line1 FROM customers",
+		"ReadCost":               "SELECT cost_cents FROM orders",
+		"ReadCancelReason":       "SELECT cancel_reason FROM orders",
+		"ReadEventText":          "SELECT description FROM order_events",
 		"ReadAPIKeys":            "SELECT secret_sha256 FROM api_keys",
 		"ChangeOrderTotal":       "UPDATE orders SET total_cents = 0",
 		"RewriteAuditTrail":      "UPDATE audit_log SET outcome = 'ok'",
@@ -242,5 +245,29 @@ func TestReadsSeeOneSnapshot(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRowLevelSecurityIsForced: FORCE makes the policies bind the tables'
+// owner too, so a deployment that runs the server as the owner (a mistake
+// CheckLeastPrivilege refuses, but a fork might weaken) still cannot read
+// across customers.
+func TestRowLevelSecurityIsForced(t *testing.T) {
+	conn, err := pgx.Connect(context.Background(), testDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, table := range []string{"customers", "orders", "order_events", "shipments"} {
+		var enabled, forced bool
+		err := conn.QueryRow(context.Background(),
+			"SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = $1::regclass", "public."+table).
+			Scan(&enabled, &forced)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !enabled || !forced {
+			t.Errorf("%s: row-level security enabled=%v forced=%v, want both", table, enabled, forced)
+		}
 	}
 }

@@ -3,8 +3,12 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -389,6 +393,9 @@ func waitForLockWaiters(t *testing.T, n int) {
 	t.Fatalf("fewer than %d sessions ever waited on a lock", n)
 }
 
+// TestCheckLeastPrivilege: serve and stdio refuse to start as a role that
+// could lift row-level security: a superuser, a role with BYPASSRLS, or one
+// that owns (or inherits ownership of) a table.
 func TestCheckLeastPrivilege(t *testing.T) {
 	ctx := context.Background()
 	owner := dbtest.Owner(t, dsn) // the test database's owner is a superuser here
@@ -398,6 +405,51 @@ func TestCheckLeastPrivilege(t *testing.T) {
 	app := dbtest.App(t, dsn, store.Options{})
 	if err := app.CheckLeastPrivilege(ctx); err != nil {
 		t.Fatalf("app role failed the check: %v", err)
+	}
+
+	// Roles that are not superusers but could still lift row-level security.
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Close(ctx) })
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	unsafe := map[string][]string{
+		"BypassRLS": {"CREATE ROLE %s LOGIN NOSUPERUSER BYPASSRLS"},
+		"OwnsATable": {"CREATE ROLE %s LOGIN NOSUPERUSER",
+			"CREATE TABLE public.%[1]s_probe (x int)", "ALTER TABLE public.%[1]s_probe OWNER TO %[1]s"},
+		"InheritsOwnership": {"CREATE ROLE %[1]s_group NOLOGIN", "CREATE ROLE %[1]s LOGIN NOSUPERUSER IN ROLE %[1]s_group",
+			"CREATE TABLE public.%[1]s_probe (x int)", "ALTER TABLE public.%[1]s_probe OWNER TO %[1]s_group"},
+	}
+	for name, setup := range unsafe {
+		t.Run(name, func(t *testing.T) {
+			role := "lp_" + strings.ToLower(name) + "_" + suffix
+			t.Cleanup(func() {
+				for _, q := range []string{"DROP TABLE IF EXISTS public.%[1]s_probe", "DROP ROLE IF EXISTS %[1]s", "DROP ROLE IF EXISTS %[1]s_group"} {
+					if _, err := admin.Exec(ctx, fmt.Sprintf(q, role)); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			for _, q := range setup {
+				if _, err := admin.Exec(ctx, fmt.Sprintf(q, role)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			u, err := url.Parse(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.User = url.User(role)
+			s, err := store.Open(ctx, u.String(), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.CheckLeastPrivilege(ctx); !errors.Is(err, store.ErrUnsafeRole) {
+				t.Fatalf("role %s passed the check: %v", role, err)
+			}
+		})
 	}
 }
 
