@@ -5,8 +5,8 @@
 // in order to learn the data model: 00001 creates the server's role, 00002
 // is the domain, 00003 credentials, 00004 the audit trail, 00005 the whole
 // permission model of that role (column grants and row-level security),
-// 00006 the one question the role may ask about keys, and 00007 takes back
-// a column no tool needs any more.
+// 00006 the one question the role may ask about keys, and 00007 and 00008
+// take back columns no tool needs any more.
 //
 // This package imports nothing but embed.
 package migrations

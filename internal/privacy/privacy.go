@@ -80,33 +80,37 @@ func Name(name string) string {
 	return parts[0] + " " + string(unicode.ToUpper(last)) + "."
 }
 
-// Place is the whole policy for postal addresses: city and country only.
-// The street address and postal code are never read (the server's database
-// role cannot select them), so they have no masking function. A city that
-// is not made of up to four words is withheld.
-func Place(city, countryCode string) string {
-	parts := strings.Fields(city)
-	ok := len(parts) > 0 && len(parts) <= 4
-	for _, p := range parts {
-		ok = ok && word(p, 32)
+// Country is the whole policy for postal addresses: the destination
+// country's ISO 3166-1 alpha-2 code, nothing finer. The street address,
+// postal code and city are never read (the server's database role cannot
+// select them), so they have no masking function; the city in particular
+// is free text a customer typed, and a few words of it can read as an
+// instruction. A code that is not two capital letters is withheld.
+func Country(code string) string {
+	if len(code) != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z' {
+		return ""
 	}
-	if !ok {
-		return countryCode
-	}
-	return strings.Join(parts, " ") + ", " + countryCode
+	return code
 }
 
-// cardBrandRE is a card network's name.
-var cardBrandRE = regexp.MustCompile(`^[A-Za-z][A-Za-z ]{1,23}$`)
+// cardBrands are the card networks whose names may be shown, by their
+// lower-case spelling. A brand outside this list (a value some other system
+// wrote) is shown as "Card": a closed set cannot carry prose.
+var cardBrands = map[string]string{
+	"visa": "Visa", "mastercard": "Mastercard", "american express": "American Express", "amex": "American Express",
+	"discover": "Discover", "jcb": "JCB", "unionpay": "UnionPay", "diners club": "Diners Club",
+	"maestro": "Maestro", "rupay": "RuPay", "elo": "Elo", "interac": "Interac", "cartes bancaires": "Cartes Bancaires",
+}
 
 // Card keeps the brand and the last four digits, which is all that is
 // stored: "Visa ending in 4242".
 func Card(brand, last4 string) string {
-	if !cardBrandRE.MatchString(brand) {
-		brand = "Card"
+	name, ok := cardBrands[strings.ToLower(strings.TrimSpace(brand))]
+	if !ok {
+		name = "Card"
 	}
-	if len(last4) != 4 {
-		return brand
+	if len(last4) != 4 || strings.Trim(last4, "0123456789") != "" {
+		return name
 	}
-	return brand + " ending in " + last4
+	return name + " ending in " + last4
 }

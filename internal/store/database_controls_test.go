@@ -132,6 +132,7 @@ func TestAppRoleCannotReachWhatNoToolNeeds(t *testing.T) {
 		"ReadInternalNote":       "SELECT internal_note FROM orders",
 		"ReadFraudFlag":          "SELECT fraud_flag FROM orders",
 		"ReadStreetAddress":      "SELECT address_line1 FROM customers",
+		"ReadCity":               "SELECT city FROM customers",
 		"ReadCost":               "SELECT cost_cents FROM orders",
 		"ReadCancelReason":       "SELECT cancel_reason FROM orders",
 		"ReadEventText":          "SELECT description FROM order_events",

@@ -52,7 +52,6 @@ type Contact struct {
 	Name        string
 	Email       string
 	Phone       string
-	City        string
 	CountryCode string
 }
 
@@ -90,7 +89,7 @@ const getOrderSQL = `-- name: get_order
 SELECT o.id, o.customer_id, o.status, o.placed_at, o.updated_at, o.item_count,
        o.total_cents, o.currency, o.card_brand, o.card_last4, o.cancelled_at,
        o.delivery_instructions,
-       c.name, c.email, c.phone, c.city, c.country_code,
+       c.name, c.email, c.phone, c.country_code,
        s.carrier, s.tracking_number, s.shipped_at, s.estimated_delivery, s.delivered_at
   FROM orders o
   JOIN customers c ON c.id = o.customer_id
@@ -120,7 +119,7 @@ func (s *Store) GetOrder(ctx context.Context, a Access, orderID string) (*Order,
 			&o.ID, &o.CustomerID, &o.Status, &o.PlacedAt, &o.UpdatedAt, &o.ItemCount,
 			&o.TotalCents, &o.Currency, &o.CardBrand, &o.CardLast4, &o.CancelledAt,
 			&o.DeliveryInstructions,
-			&o.Contact.Name, &o.Contact.Email, &o.Contact.Phone, &o.Contact.City, &o.Contact.CountryCode,
+			&o.Contact.Name, &o.Contact.Email, &o.Contact.Phone, &o.Contact.CountryCode,
 			&carrier, &tracking, &shippedAt, &eta, &deliveredAt)
 		if err != nil {
 			return err

@@ -126,8 +126,8 @@ func orderStatus(o *store.Order) OrderStatus {
 	}
 	if s := o.Shipment; s != nil {
 		out.Shipment = &ShipmentInfo{
-			Carrier:        shaped(carrierRE, plain(s.Carrier, 40)),
-			TrackingNumber: shaped(trackingRE, plain(s.TrackingNumber, 40)),
+			Carrier:        carrier(s.Carrier),
+			TrackingNumber: trackingNumber(s.TrackingNumber),
 			ShippedAt:      timestamp(s.ShippedAt),
 			DeliveredAt:    optionalTimestamp(s.DeliveredAt),
 		}

@@ -2,7 +2,7 @@ package tools
 
 import (
 	"fmt"
-	"regexp"
+	"strings"
 	"time"
 
 	"github.com/example/order-mcp/internal/privacy"
@@ -32,31 +32,29 @@ func money(cents int64, currency string) Money {
 	return Money{Amount: fmt.Sprintf("%d.%02d", cents/100, cents%100), Currency: currency}
 }
 
-// Contact is a customer's contact data after the output policy. The
-// customer typed these values, so they are cleaned like any untrusted text
-// (plain) before they are masked.
+// Contact is a customer's contact data after the output policy.
 type Contact struct {
-	Name     string `json:"name" jsonschema:"given name and last initial, as the customer entered it (sanitized)"`
-	Email    string `json:"email" jsonschema:"masked email: first letter and domain"`
-	Phone    string `json:"phone" jsonschema:"masked phone: last two digits"`
-	Location string `json:"location" jsonschema:"city and country; the street address is never disclosed"`
+	Name    string `json:"name" jsonschema:"given name and last initial, as the customer entered it (sanitized)"`
+	Email   string `json:"email" jsonschema:"masked email: first letter and domain"`
+	Phone   string `json:"phone" jsonschema:"masked phone: last two digits"`
+	Country string `json:"country" jsonschema:"destination country (ISO 3166-1 alpha-2); the address and city are never disclosed"`
 }
 
 func contact(c store.Contact) Contact {
 	return Contact{
-		Name:     privacy.Name(plain(c.Name, 64)),
-		Email:    privacy.Email(plain(c.Email, 254)),
-		Phone:    privacy.Phone(c.Phone), // only digits survive
-		Location: privacy.Place(plain(c.City, 64), plain(c.CountryCode, 2)),
+		Name:    privacy.Name(plain(c.Name, 64)),
+		Email:   privacy.Email(plain(c.Email, 254)),
+		Phone:   privacy.Phone(c.Phone),         // only digits survive
+		Country: privacy.Country(c.CountryCode), // a closed shape
 	}
 }
 
-// plain cleans a short value that came from outside this code (typed by a
-// customer, sent by a carrier, written by another system) before its shape
-// is checked: the same rules as untrusted text (no invisible or control
-// characters, inert markup) and a length cap. Every string field of every
-// output type is either this server's own (ids, enums, fixed texts),
-// cleaned and then held to a shape that cannot carry prose (privacy, shaped),
+// plain cleans a name or email the customer typed before its shape is
+// checked: the same rules as untrusted text (no invisible or control
+// characters, inert markup) and a length cap, so that "Ma<ZWSP>ya" is shown
+// as "Maya" rather than withheld. Every string field of every output type
+// is either this server's own (ids, enums, fixed texts), held to a closed
+// set or a shape that cannot carry prose (privacy, carrier, trackingNumber),
 // or returned in a field labelled untrusted (untrusted).
 func plain(s string, maxRunes int) string {
 	return sanitize.UntrustedText(s, maxRunes).Text
@@ -92,18 +90,38 @@ func optionalTimestamp(t *time.Time) string {
 	return timestamp(*t)
 }
 
-func cardText(o *store.Order) string { return privacy.Card(plain(o.CardBrand, 32), o.CardLast4) }
+func cardText(o *store.Order) string { return privacy.Card(o.CardBrand, o.CardLast4) }
 
-// Values from the carrier are returned only in their expected shape: a
-// value that does not fit is withheld, so no prose reaches the model
-// through them.
-var (
-	trackingRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{3,39}$`)
-	carrierRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 &.-]{1,39}$`)
-)
+// Values a carrier's system wrote reach the model only from a closed set
+// or in a shape that cannot carry prose; anything else is withheld ("").
 
-func shaped(re *regexp.Regexp, s string) string {
-	if !re.MatchString(s) {
+// carriers are the carriers this shop ships with, by lower-case name. A
+// fork lists its own.
+var carriers = map[string]string{
+	"postnord": "PostNord", "dhl": "DHL", "blue dart": "Blue Dart", "ctt": "CTT", "yamato": "Yamato",
+	"ups": "UPS", "fedex": "FedEx", "usps": "USPS", "royal mail": "Royal Mail", "at&t": "AT&T",
+}
+
+func carrier(name string) string { return carriers[strings.ToLower(strings.TrimSpace(name))] }
+
+// trackingNumber accepts what carriers issue: 8 to 34 capital letters and
+// digits, mostly digits ("1Z999AA10123456784", "RR123456789SE"), so that
+// letters can form no more than a fragment of a word.
+func trackingNumber(s string) string {
+	if len(s) < 8 || len(s) > 34 {
+		return ""
+	}
+	digits := 0
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r >= 'A' && r <= 'Z':
+		default:
+			return ""
+		}
+	}
+	if digits*5 < len(s)*3 { // at least 60% digits
 		return ""
 	}
 	return s
