@@ -26,8 +26,9 @@ type Limiter interface {
 	// is called only when the transport has not already charged the call
 	// (the HTTP layer charges HTTP calls before MCP, to answer 429).
 	AdmitCall(ctx context.Context, p *security.Principal) (release func(), err error)
-	// AdmitTool charges a tool's own budget (cancel_order's is small).
-	AdmitTool(ctx context.Context, p *security.Principal, tool string) error
+	// AdmitDestructive charges a call of a destructive tool to the
+	// principal's small budget for such calls.
+	AdmitDestructive(ctx context.Context, p *security.Principal) error
 	// Invalid records a call whose arguments were refused; repeated
 	// malformed calls lock the caller out for a while.
 	Invalid(ctx context.Context, p *security.Principal) error
@@ -185,15 +186,13 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 
 	// Step 3: the caller's rate and concurrency budgets, before anything
 	// else is done for it, so that refused calls count too.
-	if g.limits != nil {
-		release, err := g.admitCall(ctx, req, p)
-		if err != nil {
-			call.Decide(false, "rate limited")
-			outcome = "rate_limited"
-			return nil, publicRPCError(log, ctx, err)
-		}
-		defer release()
+	release, err := g.admitCall(ctx, req, p)
+	if err != nil {
+		call.Decide(false, "rate limited")
+		outcome = "rate_limited"
+		return nil, publicRPCError(log, ctx, err)
 	}
+	defer release()
 
 	// Step 4: the tool, its scopes, a data binding, and its own budget.
 	if !known {
@@ -213,12 +212,10 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 		outcome = "denied"
 		return nil, &jsonrpc.Error{Code: CodeForbidden, Message: "Forbidden: this credential is bound to no customer and is not staff."}
 	}
-	if g.limits != nil {
-		if err := g.admitTool(ctx, p, name); err != nil {
-			call.Decide(false, "rate limited")
-			outcome = "rate_limited"
-			return nil, publicRPCError(log, ctx, err)
-		}
+	if err := g.admitTool(ctx, p, tool); err != nil {
+		call.Decide(false, "rate limited")
+		outcome = "rate_limited"
+		return nil, publicRPCError(log, ctx, err)
 	}
 
 	// Step 5.
@@ -245,9 +242,12 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 		if denied {
 			call.Decide(false, out)
 		}
-		if out == "not_found" && g.limits != nil {
+		if out == "not_found" {
 			if err := g.limits.Missed(ctx, p); err != nil {
-				outcome = "rate_limited"
+				outcome = "error"
+				if isLimit(err) {
+					outcome = "rate_limited"
+				}
 				return nil, publicRPCError(log, ctx, err)
 			}
 		}
@@ -267,13 +267,15 @@ func (g *gate) admitCall(ctx context.Context, req *mcp.CallToolRequest, p *secur
 	return g.limits.AdmitCall(ctx, p)
 }
 
-// admitTool applies a tool's own budget and, for lookups by order id, the
-// enumeration throttle.
-func (g *gate) admitTool(ctx context.Context, p *security.Principal, tool string) error {
-	if err := g.limits.AdmitTool(ctx, p, tool); err != nil {
-		return err
+// admitTool applies what the tool declares: the budget for destructive
+// tools, and for lookups by id the enumeration throttle.
+func (g *gate) admitTool(ctx context.Context, p *security.Principal, tool tools.Tool) error {
+	if tool.Destructive() {
+		if err := g.limits.AdmitDestructive(ctx, p); err != nil {
+			return err
+		}
 	}
-	if tool == "get_order_status" || tool == "cancel_order" {
+	if tool.LooksUpByID {
 		return g.limits.Probing(ctx, p)
 	}
 	return nil
@@ -281,9 +283,6 @@ func (g *gate) admitTool(ctx context.Context, p *security.Principal, tool string
 
 // countInvalid counts a malformed call towards the caller's lockout.
 func (g *gate) countInvalid(ctx context.Context, log *slog.Logger, p *security.Principal) {
-	if g.limits == nil {
-		return
-	}
 	if err := g.limits.Invalid(ctx, p); err != nil && !isLimit(err) {
 		log.LogAttrs(ctx, slog.LevelError, "could not count invalid input", slog.String("error", err.Error()))
 	}

@@ -318,6 +318,7 @@ func TestUnboundCredentialIsRefused(t *testing.T) {
 			Tools:         tools.Deps{Store: env.App, CancelDailyQuota: 100},
 			Authenticator: passThrough{&security.Principal{Subject: "apikey:" + unboundID, Method: "api_key", CredentialID: unboundID, Scopes: []string{security.ScopeRead, security.ScopeCancel}}},
 			Audit:         env.Audit,
+			Limits:        env.Limits,
 			Logger:        env.Logger,
 			Version:       "test",
 		})

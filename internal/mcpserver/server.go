@@ -24,8 +24,8 @@ type Deps struct {
 	Tools         tools.Deps
 	Authenticator Authenticator
 	Audit         *audit.Writer
-	// Limits throttles tool calls (nil: no throttling, for tests of other
-	// controls only; `serve` and `stdio` always set it).
+	// Limits throttles tool calls. Required: there is no unthrottled mode
+	// (tests of other controls use generous limits).
 	Limits Limiter
 	Logger *slog.Logger
 	// Version is reported in serverInfo.
@@ -43,6 +43,11 @@ const instructions = `Order-status tools for customer support. ` +
 // One server serves every session and every transport; everything that
 // depends on the caller is decided per request by the gate.
 func New(d Deps) *mcp.Server {
+	// Miswiring is a programming error: refuse to build a server that would
+	// run without one of its controls.
+	if d.Authenticator == nil || d.Audit == nil || d.Limits == nil || d.Logger == nil {
+		panic("mcpserver.New: Authenticator, Audit, Limits and Logger are all required")
+	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "order-status-mcp", Title: "Order status", Version: d.Version},
 		&mcp.ServerOptions{
 			Instructions: instructions,

@@ -119,11 +119,10 @@ func (l *Limits) AdmitCall(ctx context.Context, p *Principal) (func(), error) {
 	return release, err
 }
 
-// AdmitTool charges a tool's own budget. Only cancel_order has one.
-func (l *Limits) AdmitTool(ctx context.Context, p *Principal, tool string) error {
-	if tool != "cancel_order" {
-		return nil
-	}
+// AdmitDestructive charges a call of a destructive tool (cancel_order) to
+// the principal's small budget for such calls (RATE_LIMIT_CANCEL), shared
+// by every destructive tool.
+func (l *Limits) AdmitDestructive(ctx context.Context, p *Principal) error {
 	_, err := count(ctx, l.cancel, "cancel:"+p.Subject, "order cancellations for this credential")
 	return err
 }

@@ -191,11 +191,11 @@ func TestCancelBudgetIsSeparateFromReads(t *testing.T) {
 				b.counters(t)(t), security.NewLockout(testPolicy, security.NewMemoryLockoutStore()))
 			p := principal(t)
 			for i := range 2 {
-				if err := l.AdmitTool(ctx, p, "cancel_order"); err != nil {
+				if err := l.AdmitDestructive(ctx, p); err != nil {
 					t.Fatalf("cancel %d: %v", i+1, err)
 				}
 			}
-			limited(t, l.AdmitTool(ctx, p, "cancel_order"), time.Minute)
+			limited(t, l.AdmitDestructive(ctx, p), time.Minute)
 
 			t.Run("ReadsAreStillAdmitted", func(t *testing.T) {
 				for range 5 {
@@ -204,13 +204,10 @@ func TestCancelBudgetIsSeparateFromReads(t *testing.T) {
 						t.Fatal(err)
 					}
 					release()
-					if err := l.AdmitTool(ctx, p, "get_order_status"); err != nil {
-						t.Fatal(err)
-					}
 				}
 			})
 			t.Run("OtherPrincipalsMayStillCancel", func(t *testing.T) {
-				if err := l.AdmitTool(ctx, principal(t), "cancel_order"); err != nil {
+				if err := l.AdmitDestructive(ctx, principal(t)); err != nil {
 					t.Fatal(err)
 				}
 			})
@@ -346,7 +343,7 @@ func TestRedisCountersAreSharedByReplicas(t *testing.T) {
 			return err
 		}},
 		{"CancellationsOfOnePrincipal", func(l *security.Limits) error {
-			return l.AdmitTool(ctx, caller, "cancel_order")
+			return l.AdmitDestructive(ctx, caller)
 		}},
 		{"LookupsOfUnknownOrders", func(l *security.Limits) error { return l.Missed(ctx, caller) }},
 	}
@@ -499,7 +496,7 @@ func TestDeadRedis(t *testing.T) {
 				p := principal(t)
 				start := time.Now()
 				for i := range 5 {
-					err := l.AdmitTool(ctx, p, "cancel_order")
+					err := l.AdmitDestructive(ctx, p)
 					if err == nil {
 						t.Fatalf("cancel %d admitted without its shared budget", i+1)
 					}

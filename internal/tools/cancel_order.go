@@ -79,8 +79,9 @@ func cancelOrderTool() Tool {
 		},
 	}
 	return Tool{
-		Def:    def,
-		Scopes: []string{security.ScopeCancel},
+		Def:         def,
+		LooksUpByID: true,
+		Scopes:      []string{security.ScopeCancel},
 		Check: func(args json.RawMessage) error {
 			return check[CancelOrderInput](args, "order_id", "reason")
 		},

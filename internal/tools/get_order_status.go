@@ -77,8 +77,9 @@ func getOrderStatusTool() Tool {
 		},
 	}
 	return Tool{
-		Def:    def,
-		Scopes: []string{security.ScopeRead},
+		Def:         def,
+		LooksUpByID: true,
+		Scopes:      []string{security.ScopeRead},
 		Check: func(args json.RawMessage) error {
 			return check[GetOrderStatusInput](args, "order_id")
 		},

@@ -11,6 +11,7 @@ import (
 	"github.com/example/order-mcp/internal/security"
 	"github.com/example/order-mcp/internal/testenv"
 	"github.com/example/order-mcp/internal/tools"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -73,5 +74,39 @@ func TestEveryToolDeclaresScopesAndAnnotations(t *testing.T) {
 		if tool.Check == nil {
 			t.Errorf("%s has no argument check", tool.Def.Name)
 		}
+		// A tool taking an order id is a lookup a caller could use to guess
+		// ids: it must be under the enumeration throttle.
+		b, err := json.Marshal(tool.Def.InputSchema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var schema struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		}
+		if err := json.Unmarshal(b, &schema); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := schema.Properties["order_id"]; ok && !tool.LooksUpByID {
+			t.Errorf("%s takes an order_id but is not marked LooksUpByID", tool.Def.Name)
+		}
+	}
+}
+
+// TestDestructiveFollowsTheAnnotations: the small budget for destructive
+// calls is applied by what a tool declares, and a tool that declares
+// nothing counts as destructive (the MCP default), never as a free read.
+func TestDestructiveFollowsTheAnnotations(t *testing.T) {
+	for _, tool := range tools.All() {
+		if want := tool.Def.Name == "cancel_order"; tool.Destructive() != want {
+			t.Errorf("%s: Destructive() = %v, want %v", tool.Def.Name, tool.Destructive(), want)
+		}
+	}
+	bare := tools.Tool{Def: &mcp.Tool{Name: "refund_order"}}
+	if !bare.Destructive() {
+		t.Error("a tool without annotations escapes the destructive budget")
+	}
+	writes := tools.Tool{Def: &mcp.Tool{Name: "refund_order", Annotations: &mcp.ToolAnnotations{}}}
+	if !writes.Destructive() {
+		t.Error("a tool that is not read-only and says nothing of destruction escapes the destructive budget")
 	}
 }

@@ -34,11 +34,28 @@ type Deps struct {
 type Tool struct {
 	Def    *mcp.Tool
 	Scopes []string
+	// LooksUpByID marks a tool that takes an object id a caller could
+	// guess (order_id): the MCP layer applies the enumeration throttle to
+	// it. Every tool with an id argument sets it.
+	LooksUpByID bool
 	// Check validates raw arguments before the handler runs: unknown
 	// arguments, wrong types and domain rules. It returns an *InputError
 	// whose message names the field and the rule without echoing the value.
 	Check func(args json.RawMessage) error
 	add   func(s *mcp.Server, d Deps)
+}
+
+// Destructive reports whether the tool changes or deletes data. Following
+// the MCP annotations' defaults, a tool that is not declared read-only is
+// destructive unless it says otherwise, so a new tool that forgets its
+// annotations is charged to the small budget for destructive calls
+// (RATE_LIMIT_CANCEL) rather than escaping it.
+func (t Tool) Destructive() bool {
+	a := t.Def.Annotations
+	if a == nil {
+		return true
+	}
+	return !a.ReadOnlyHint && (a.DestructiveHint == nil || *a.DestructiveHint)
 }
 
 // All lists every tool the server exposes. This is the whole capability
