@@ -188,17 +188,12 @@ func (e *errorRewriter) writeError() {
 		var resp struct {
 			ID    json.RawMessage `json:"id"`
 			Error struct {
-				Code int             `json:"code"`
+				Code int64           `json:"code"`
 				Data json.RawMessage `json:"data"`
 			} `json:"error"`
 		}
 		if json.Unmarshal(e.body, &resp) == nil && resp.Error.Code != 0 {
-			out := map[string]any{"code": resp.Error.Code, "message": rpcMessage(resp.Error.Code)}
-			if resp.Error.Code == unsupportedProtocolVersion {
-				if data := mcpserver.SupportedVersionsOnly(resp.Error.Data); data != nil {
-					out["data"] = data
-				}
-			}
+			out := mcpserver.FixedError(resp.Error.Code, resp.Error.Data)
 			id := resp.ID
 			if len(id) == 0 {
 				id = json.RawMessage("null")
@@ -210,25 +205,6 @@ func (e *errorRewriter) writeError() {
 		}
 	}
 	writeRPCError(e.ResponseWriter, e.status, -32600, statusMessage(e.status))
-}
-
-// unsupportedProtocolVersion is the SDK's CodeUnsupportedProtocolVersion.
-const unsupportedProtocolVersion = -32022
-
-func rpcMessage(code int) string {
-	switch code {
-	case -32700:
-		return "Parse error."
-	case -32600:
-		return "Invalid request."
-	case -32601:
-		return "Method not found."
-	case -32602:
-		return "Invalid parameters."
-	case unsupportedProtocolVersion:
-		return "Unsupported protocol version."
-	}
-	return "Request failed."
 }
 
 func statusMessage(status int) string {

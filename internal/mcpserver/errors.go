@@ -62,10 +62,8 @@ func publicRPCError(log *slog.Logger, ctx context.Context, err error) error {
 		switch rpcErr.Code {
 		case CodeUnauthenticated, CodeForbidden, CodeRateLimited:
 			return rpcErr // ours: fixed texts
-		case jsonrpc.CodeInvalidParams:
-			return &jsonrpc.Error{Code: rpcErr.Code, Message: msgInvalidParams}
-		case jsonrpc.CodeMethodNotFound:
-			return &jsonrpc.Error{Code: rpcErr.Code, Message: msgMethodNotHere}
+		case jsonrpc.CodeInvalidParams, jsonrpc.CodeMethodNotFound:
+			return FixedError(rpcErr.Code, nil)
 		}
 	}
 	corr := correlationID()

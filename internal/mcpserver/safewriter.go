@@ -134,22 +134,31 @@ func publicWireError(err error) *jsonrpc.Error {
 	case we.Code == jsonrpc.CodeInternalError && strings.HasPrefix(we.Message, msgInternalPrefix):
 		return we
 	}
-	out := &jsonrpc.Error{Code: we.Code}
-	switch we.Code {
+	return FixedError(we.Code, we.Data)
+}
+
+// FixedError is the one table of client-facing texts for JSON-RPC errors
+// this server did not word itself (the SDK's, whose texts can echo input):
+// a fixed text per code, and of the data only the versions the server
+// speaks. Every transport uses it: the stdio writer, and the HTTP error
+// rewriter for answers of any status.
+func FixedError(code int64, data json.RawMessage) *jsonrpc.Error {
+	out := &jsonrpc.Error{Code: code}
+	switch code {
 	case 0: // errors the SDK returns without a code (calls before initialize...)
 		out.Code, out.Message = jsonrpc.CodeInvalidRequest, "Invalid request."
 	case jsonrpc.CodeParseError:
-		out.Message = "Parse error: send one JSON-RPC message per line."
+		out.Message = "Parse error: send one JSON-RPC message at a time."
 	case jsonrpc.CodeInvalidRequest:
 		out.Message = "Invalid request."
 	case jsonrpc.CodeMethodNotFound:
-		out.Message = "Method not found."
+		out.Message = msgMethodNotHere
 	case jsonrpc.CodeInvalidParams:
 		out.Message = msgInvalidParams
 	case jsonrpc.CodeInternalError:
 		out.Message = "Internal error."
 	case unsupportedVersion:
-		out.Message, out.Data = "Unsupported protocol version.", SupportedVersionsOnly(we.Data)
+		out.Message, out.Data = "Unsupported protocol version.", SupportedVersionsOnly(data)
 	default:
 		out.Message = "Request failed."
 	}
