@@ -23,7 +23,8 @@
 // unassigned code points, private use and new format characters are covered
 // before anyone lists them), NFC, a cap on stacked combining marks, markup
 // characters replaced rather than parsed (no parser differential), a length
-// cap at grapheme boundaries, a count of what was removed so the model can
+// cap that never separates a character from its combining marks (a longer
+// cluster, such as an emoji sequence, may be cut), a count of what was removed so the model can
 // say so, and a fuzz test that checks idempotence and judges survivors by
 // the unicode package's tables rather than by this package's own rules.
 //

@@ -50,8 +50,11 @@ type Result struct {
 //  5. Characters that start markup are replaced by look-alike plain
 //     punctuation (< > ` [ ] & become ‹ › ' ( ) ＆), so a client that renders
 //     tool output as Markdown or HTML cannot be made to render an image
-//     (a data-exfiltration channel), a link, a code block or an entity that
-//     decodes to an invisible character.
+//     (a data-exfiltration channel: it loads without a click), a link with
+//     text that hides its target, a code block or an entity that decodes to
+//     an invisible character. A bare URL stays readable as text, and a
+//     client may still auto-link it; following it takes the user's click on
+//     a target they can see.
 //  6. The text is put in Unicode normalization form C.
 //  7. It is cut to maxRunes runes, never inside a character's combining
 //     marks, and trimmed.
