@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,6 +202,27 @@ func TestEndToEnd(t *testing.T) {
 	})
 }
 
+// boundedCommand runs the server binary for a command expected to fail
+// quickly: should a control be missing and the command serve instead, the
+// test fails after a minute rather than hanging the suite.
+func boundedCommand(t *testing.T, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return exec.CommandContext(ctx, serverBinary(t), args...)
+}
+
+// missingDatabase is the URL of a database that does not exist on the test
+// server.
+func missingDatabase(t *testing.T) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/order_mcp_does_not_exist"
+	return u.String()
+}
+
 // emptyDatabase creates a database of its own for one test, dropped when
 // the test ends, and returns its URL: nothing migrated, nothing seeded.
 func emptyDatabase(t *testing.T) string {
@@ -229,7 +251,7 @@ func TestServeRefusesToExposeAServerNobodyCanUse(t *testing.T) {
 		"MCP_TLS_TERMINATED_BY_PROXY=true", "MCP_RESOURCE_URL=https://mcp.example.com/mcp")
 	cli(t, env, "migrate")
 
-	cmd := exec.Command(serverBinary(t), "serve")
+	cmd := boundedCommand(t, "serve")
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(lastLine(string(out)), "authentication is not configured") {
@@ -521,11 +543,16 @@ func TestCommandLineErrors(t *testing.T) {
 		{"KeyWithUnknownFlag", prodEnv(), []string{"keys", "create", "--bogus"}, "flag provided but not defined: -bogus; usage: server keys create"},
 		{"KeyWithUnknownScope", prodEnv(), []string{"keys", "create", "--name", "x", "--scopes", "admin", "--customer", "cus_0000000000000000"}, "unknown scope"},
 		{"KeyForUnknownCustomer", prodEnv(), []string{"keys", "create", "--name", "x", "--scopes", "orders:read", "--customer", "cus_0000000000000000"}, "no customer"},
+		// Start-up failures after configuration, inside the wiring: still one
+		// line naming the problem, never a panic.
+		{"ServeOnAMissingDatabase", prodEnv("DATABASE_URL=" + missingDatabase(t)), []string{"serve"}, "database not reachable or not migrated"},
+		{"ServeOnAnUnmigratedDatabase", prodEnv("DATABASE_URL=" + emptyDatabase(t)), []string{"serve"}, "not migrated (run `server migrate`)"},
+		{"StdioOnAnUnmigratedDatabase", prodEnv("DATABASE_URL="+emptyDatabase(t), "MCP_API_KEY=osmcp_aaaaaaaaaaaa_"+strings.Repeat("b", 52)), []string{"stdio"}, "not migrated (run `server migrate`)"},
 		{"ExampleAuditKeyInProduction", append(prodEnv(), "AUDIT_HMAC_KEY=change-me-audit-hmac-key-at-least-32-bytes-long"), []string{"serve"}, "AUDIT_HMAC_KEY is an example"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(serverBinary(t), tt.args...)
+			cmd := boundedCommand(t, tt.args...)
 			// Later entries win: the overriding AUDIT_HMAC_KEY comes last.
 			cmd.Env = tt.env
 			var stdout, stderr bytes.Buffer

@@ -31,19 +31,20 @@ type components struct {
 
 // wire opens the database as the least-privilege role, refuses to go on if
 // that role could bypass the database's controls, and builds the MCP server
-// with its dependencies. close releases everything, draining the audit
-// writer last so that no record is lost.
-func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger) (c *components, close func(), err error) {
-	c = &components{}
+// with its dependencies. The returned function releases everything,
+// draining the audit writer last so that no record is lost; on an error,
+// wire has already released what it opened.
+func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *components, _ func(), err error) {
+	c := &components{}
 	var closers []func()
-	close = func() {
+	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
 	defer func() {
 		if err != nil {
-			close()
+			closeAll() // not the named result, which an error return sets to nil
 		}
 	}()
 
@@ -61,6 +62,9 @@ func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger) (c *comp
 		if errors.Is(err, store.ErrUnsafeRole) {
 			return nil, nil, fmt.Errorf("%w (migrations create order_mcp_app; DATABASE_URL must be able to SET ROLE to it)", err)
 		}
+		return nil, nil, fmt.Errorf("database not reachable or not migrated (run `server migrate`): %w", err)
+	}
+	if err := c.db.CheckMigrated(ctx); err != nil {
 		return nil, nil, fmt.Errorf("database not reachable or not migrated (run `server migrate`): %w", err)
 	}
 
@@ -120,7 +124,7 @@ func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger) (c *comp
 		Logger:        logger,
 		Version:       version,
 	})
-	return c, close, nil
+	return c, closeAll, nil
 }
 
 // pruneLockouts forgets stale lockout buckets every ten minutes.

@@ -26,6 +26,8 @@ var (
 	// ErrUnsafeRole means the server's effective database role could bypass
 	// the database-side controls (see Store.CheckLeastPrivilege).
 	ErrUnsafeRole = errors.New("unsafe database role")
+	// ErrNotMigrated means the schema the server needs is not there.
+	ErrNotMigrated = errors.New("database not migrated")
 )
 
 // DBError is a database failure reduced to what an operator may log: the

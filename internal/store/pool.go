@@ -111,6 +111,27 @@ func (s *Store) Ping(ctx context.Context) error {
 	return translate("ping", s.pool.Ping(ctx))
 }
 
+// CheckMigrated verifies that the objects the server uses exist, so that a
+// server pointed at an empty or unmigrated database stops at start-up with
+// ErrNotMigrated instead of failing on its first request.
+func (s *Store) CheckMigrated(ctx context.Context) error {
+	const q = `-- name: check_migrated
+SELECT to_regclass('public.orders') IS NOT NULL
+   AND to_regclass('public.order_events') IS NOT NULL
+   AND to_regclass('public.audit_log') IS NOT NULL
+   AND to_regclass('public.auth_lockouts') IS NOT NULL
+   AND to_regprocedure('public.lookup_api_key(text)') IS NOT NULL
+   AND to_regprocedure('public.api_keys_active()') IS NOT NULL`
+	var ok bool
+	if err := s.pool.QueryRow(ctx, q).Scan(&ok); err != nil {
+		return translate("check migrated", err)
+	}
+	if !ok {
+		return ErrNotMigrated
+	}
+	return nil
+}
+
 // CheckLeastPrivilege verifies that the role the pool's statements run as
 // cannot bypass the database's own controls: it must not be a superuser,
 // must not have BYPASSRLS, and must not own (or be a member of a role that
