@@ -3,7 +3,9 @@ package httpserver_test
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/example/order-mcp/internal/httpserver"
 	"github.com/example/order-mcp/internal/security"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
@@ -37,6 +39,27 @@ func TestErrorsInsideSuccessfulAnswersNeverEchoInput(t *testing.T) {
 			}
 		})
 	}
+
+	// In stateful mode the same answers come as server-sent events inside a
+	// session: their data lines are rewritten as they pass.
+	t.Run("InsideAStatefulSession", func(t *testing.T) {
+		senv := authzNewEnv(t, false, httpserver.Config{Stateful: true, SessionIdleTimeout: time.Minute, MaxSessionsPerPrincipal: 5})
+		skey, _ := senv.Key(t, store.DemoCustomers()[0].ID, security.ScopeRead)
+		session := authzOpenSession(t, senv.url, skey)
+		for name, body := range bodies {
+			t.Run(name, func(t *testing.T) {
+				r := authzPost(t, senv.url, skey, body, authzSession(session)...)
+				if !strings.HasPrefix(r.header.Get("Content-Type"), "text/event-stream") || !strings.Contains(r.body, `"error"`) {
+					t.Fatalf("status %d %s, not an event stream with an error: %s", r.status, r.header.Get("Content-Type"), r.body)
+				}
+				if strings.Contains(r.body, "CANARY") || strings.Contains(r.body, "IGNORE ALL") ||
+					strings.Contains(r.body, "map[string]") || strings.Contains(r.body, "unmarshal") || strings.Contains(r.body, "Go struct") {
+					t.Fatalf("the event stream echoes the request or Go internals: %s", r.body)
+				}
+			})
+		}
+	})
+
 	hardFlush(t, env)
 	if got := hardRefusals(t, env, ip(1))["protocol_error"]; got != len(bodies) {
 		t.Fatalf("%d protocol_error refusals audited, want %d", got, len(bodies))
