@@ -38,9 +38,12 @@ var TestAuditKey = []byte("test audit key: 32 bytes or more, never used in produ
 
 // Options adjusts an environment.
 type Options struct {
-	Limits           *security.LimitsConfig
-	Lockout          *security.LockoutPolicy
-	Shared           *security.SharedCounters
+	Limits  *security.LimitsConfig
+	Lockout *security.LockoutPolicy
+	Shared  *security.SharedCounters
+	// LockoutStore replaces where lockout state lives (default: the app
+	// store, or Redis with Shared); fail-closed tests pass a broken one.
+	LockoutStore     security.LockoutStore
 	TokenVerifier    security.TokenVerifier
 	HTTP             httpserver.Config
 	CancelDailyQuota int
@@ -103,6 +106,9 @@ func New(t testing.TB, dsn string, opts Options) *Env {
 	var lockoutStore security.LockoutStore = e.App
 	if opts.Shared != nil {
 		lockoutStore = security.NewRedisLockoutStore(opts.Shared)
+	}
+	if opts.LockoutStore != nil {
+		lockoutStore = opts.LockoutStore
 	}
 	e.Lockout = security.NewLockout(policy, lockoutStore)
 	limits := GenerousLimits()
