@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/example/order-mcp/internal/httpserver"
 	"github.com/example/order-mcp/internal/security"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
@@ -54,5 +55,54 @@ func TestLockoutStoreFailureFailsClosed(t *testing.T) {
 	}
 	if got := hardRefusals(t, env, ip(1))["limit_store_unavailable"]; got != len(tests) {
 		t.Fatalf("%d refusals audited as limit_store_unavailable, want %d", got, len(tests))
+	}
+}
+
+// TestHandlerPanicsAreContained: a panic in any HTTP handler (here the
+// readiness probe's, as a bug in a fork's dependency might) answers a fixed
+// 500; the panic's text and stack, which name code paths and may carry
+// data, go to the log only, and the server keeps serving.
+func TestHandlerPanicsAreContained(t *testing.T) {
+	const secret = "panic text with /srv/app/internal/secret.go:42 and a card 4111111111111111"
+	env := testenv.New(t, dsn, testenv.Options{})
+	h := httpserver.New(httpserver.Deps{
+		Config: httpserver.Config{ResourceURL: "http://127.0.0.1/mcp"}, MCP: env.MCP, Authenticator: env.Auth,
+		Lockout: env.Lockout, Limits: env.Limits, Audit: env.Audit, Logger: env.Logger,
+		Ready: func(context.Context) error { panic(secret) },
+	})
+	base := hardServe(t, h)
+	c := hardClient(t, hardIPs()(1))
+
+	r := hardDo(t, c, base, hardReq{method: http.MethodGet, path: "/readyz"})
+	if r.status != http.StatusInternalServerError || strings.Contains(r.body, "secret") || strings.Contains(r.body, "goroutine") {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if !strings.Contains(env.Logs.String(), "panic in http handler") {
+		t.Fatal("the panic was not logged")
+	}
+	if strings.Contains(env.Logs.String(), "4111111111111111") {
+		t.Fatal("the log carries the card number the panic quoted")
+	}
+	if again := hardDo(t, c, base, hardReq{method: http.MethodGet, path: "/healthz"}); again.status != http.StatusOK {
+		t.Fatalf("after the panic /healthz answers %d", again.status)
+	}
+}
+
+// TestReadinessIsRateLimited: /readyz touches the database for callers
+// nobody authenticated, so it counts against the per-address limit.
+func TestReadinessIsRateLimited(t *testing.T) {
+	limits := testenv.GenerousLimits()
+	limits.PerIP = perMinute(3)
+	env := testenv.New(t, dsn, testenv.Options{Limits: &limits})
+	base := hardServe(t, env.Handler())
+	c := hardClient(t, hardIPs()(1))
+	for i := range 3 {
+		if r := hardDo(t, c, base, hardReq{method: http.MethodGet, path: "/readyz"}); r.status != http.StatusOK {
+			t.Fatalf("probe %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	r := hardDo(t, c, base, hardReq{method: http.MethodGet, path: "/readyz"})
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("fourth probe in a minute: %d (Retry-After %q)", r.status, r.header.Get("Retry-After"))
 	}
 }

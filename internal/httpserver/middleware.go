@@ -158,7 +158,7 @@ func (s *server) hostAllowed(r *http.Request) bool {
 	}
 	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	if !ok || local == nil {
-		return true
+		return false // not served by net/http: the listener is unknown, so refuse
 	}
 	return !hostVetted(local.String(), nil) || hostVetted(r.Host, nil)
 }

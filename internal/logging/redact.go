@@ -51,11 +51,57 @@ var (
 	phoneRE    = regexp.MustCompile(`\+[0-9][0-9 ().-]{6,}[0-9]`)
 	urlPassRE  = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@`)
 	passwordRE = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)`)
+	// panRE is a payment card number as people write it: 13 to 19 digits,
+	// the first one a card network's (2-6), optionally grouped by single
+	// spaces or hyphens. Luhn (redactPANs) keeps other numbers.
+	panRE = regexp.MustCompile(`\b[2-6](?:[ -]?[0-9]){12,18}\b`)
 )
+
+// redactPANs masks payment card numbers. The server stores only the last
+// four digits, but a card number can still arrive in text it logs (an
+// argument a caller typed, an error or panic quoting data).
+func redactPANs(s string) string {
+	digits := 0
+	for i := 0; i < len(s) && digits < 13; i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			digits++
+		}
+	}
+	if digits < 13 {
+		return s // fast path: too few digits for a card number
+	}
+	return panRE.ReplaceAllStringFunc(s, func(m string) string {
+		if luhn(m) {
+			return "[REDACTED_PAN]"
+		}
+		return m
+	})
+}
+
+// luhn reports whether the digits of s pass the Luhn checksum.
+func luhn(s string) bool {
+	sum, double := 0, false
+	for i := len(s) - 1; i >= 0; i-- {
+		c := s[i]
+		if c < '0' || c > '9' {
+			continue
+		}
+		d := int(c - '0')
+		if double {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
 
 // RedactString masks every value pattern in s. The API key's public id is
 // kept, because operators need it to find the key; its secret is not.
 func RedactString(s string) string {
+	s = redactPANs(s)
 	if !strings.ContainsAny(s, "@+_.=:") && !containsFold(s, "bearer") {
 		return s // fast path: none of the patterns can match
 	}
@@ -120,7 +166,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 		// with the same key-by-key masking as tool arguments, or, if it
 		// has none, as redacted text.
 		if err, ok := v.Any().(error); ok {
-			return slog.String(a.Key, RedactString(err.Error()))
+			return slog.String(a.Key, truncateRunes(RedactString(head(err.Error(), 16*maxLogString)), maxLogString))
 		}
 		if b, err := json.Marshal(v.Any()); err == nil {
 			return slog.String(a.Key, RedactJSON(b))

@@ -218,6 +218,10 @@ func valueCases(t *testing.T) []valueCase {
 			[]string{opaque}, []string{"Bearer " + logging.Redacted}},
 		{"BearerCredentialInCapitalsIsMasked", "retrying with BEARER " + opaque,
 			[]string{opaque}, []string{logging.Redacted}},
+		{"CardNumberIsMasked", "charge 4111111111111111 failed",
+			[]string{"4111111111111111", "111111111111"}, []string{"failed"}},
+		{"GroupedCardNumberIsMasked", "card 5555-5555-5555-4444 and 3782 822463 10005 declined",
+			[]string{"5555-5555-5555-4444", "5555-4444", "822463"}, []string{"declined"}},
 		{"EmailAddressIsMasked", "mail to " + email + " bounced",
 			[]string{email, strings.Split(email, "@")[0]}, []string{"bounced"}},
 		{"InternationalPhoneNumberIsMasked", "called " + phone + " twice",
@@ -296,6 +300,8 @@ func TestRedactStringLeavesOrdinaryTextAlone(t *testing.T) {
 		"key_id=abcdefghijkl principal=apikey:abcdefghijkl",
 		"listening on 127.0.0.1:8080",
 		"rate 60-M, retry after 12s",
+		"at 1732430000000 ms", // a millisecond timestamp is not a card number
+		"order total 4111111111111112 fails the checksum",
 	} {
 		if got := logging.RedactString(s); got != s {
 			t.Errorf("RedactString(%q) = %q, want it unchanged", s, got)
