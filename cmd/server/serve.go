@@ -17,8 +17,7 @@ import (
 // (No request is ever served unauthenticated; this catches a deployment
 // that forgot its credentials before it is reachable.)
 func checkCanAuthenticate(ctx context.Context, cfg *config.Config, c *components) error {
-	host, _, _ := net.SplitHostPort(cfg.HTTPAddr)
-	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) || cfg.OAuth() {
+	if cfg.LoopbackHTTP() || cfg.OAuth() {
 		return nil
 	}
 	active, err := c.db.HasActiveAPIKey(ctx)

@@ -77,6 +77,12 @@ type Config struct {
 // MCP_RESOURCE_URL (for containers; the log warns).
 func (c *Config) Development() bool { return c.Env == "development" }
 
+// LoopbackHTTP reports whether MCP_HTTP_ADDR listens on loopback only.
+func (c *Config) LoopbackHTTP() bool {
+	host, _, err := net.SplitHostPort(c.HTTPAddr)
+	return err == nil && isLoopback(host)
+}
+
 // OAuth reports whether bearer JWTs are accepted.
 func (c *Config) OAuth() bool { return c.OAuthIssuer != "" }
 
