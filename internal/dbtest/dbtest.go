@@ -88,6 +88,52 @@ func Main(m *testing.M, dsn *string) int {
 	return code
 }
 
+// Scratch creates a database of its own for one test, migrated and
+// seeded, and drops it when the test ends. Tests that change the schema
+// (dropping a constraint, planting a table) use it so that the package's
+// shared database stays as the migrations made it.
+func Scratch(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin := AdminURL()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("dbtest: cannot reach Postgres: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := dbName()
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("dbtest: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("dbtest: drop %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("dbtest: drop %s: %v", name, err)
+		}
+	})
+	dsn := WithDatabase(admin, name)
+	if _, err := store.Migrate(ctx, dsn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("dbtest: migrate %s: %v", name, err)
+	}
+	owner, err := store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	if _, err := owner.Seed(ctx, time.Now()); err != nil {
+		t.Fatalf("dbtest: seed %s: %v", name, err)
+	}
+	return dsn
+}
+
 // dbName is unique per test binary run: test_<package>_<random>.
 func dbName() string {
 	pkg := strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")

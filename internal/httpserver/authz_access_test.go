@@ -364,7 +364,7 @@ func TestOAuthCallersEndToEnd(t *testing.T) {
 				if err := json.Unmarshal(b, &got); err != nil {
 					t.Fatal(err)
 				}
-				if got.OrderID != id || got.Customer.Email != "m***@example.com" && got.Customer.Email != "o***@example.com" ||
+				if got.OrderID != id || got.Customer.Email != "m***@e***.com" && got.Customer.Email != "o***@e***.com" ||
 					!strings.HasPrefix(got.Customer.Phone, "***") {
 					t.Fatalf("staff sees %+v: personal data must be masked", got)
 				}

@@ -1,50 +1,178 @@
 package privacy
 
 import (
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
 // Every value a customer typed is returned only in a shape that cannot
-// carry prose: a value that does not fit its shape is withheld rather than
-// cleaned. (Text that is useful as prose, the delivery instructions, is
-// returned only in a field labelled untrusted; see internal/sanitize.)
+// carry a sentence: a value that does not fit its shape is withheld or cut
+// down to an initial, never cleaned and passed on. (Text that is useful as
+// prose, the delivery instructions, is returned only in a field labelled
+// untrusted; see internal/sanitize.)
+//
+// The bounds, precisely, so that a reviewer can check each function
+// against them:
+//
+//   - a name word: letters and combining marks only, one or two parts
+//     joined by a single hyphen or apostrophe, at most MaxNameLetters
+//     letters; in scripts written without spaces between words (Han, kana,
+//     Thai, Lao, Khmer, Myanmar, Tibetan), where a handful of characters
+//     already makes a sentence, at most MaxUnspacedNameLetters;
+//   - an initial: one letter followed by a period;
+//   - a masked email: one letter or digit, "***@", then either a domain
+//     from a closed list of large mail providers, or one letter, "***.",
+//     and a top-level domain of 2 to 6 ASCII letters;
+//   - a masked phone: "***" and two digits;
+//   - a country: two capital ASCII letters;
+//   - a card: a brand from a closed list and four digits.
 
-// domainRE is a DNS name: labels of letters, digits and hyphens.
-var domainRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$`)
+// MaxNameLetters bounds a given name in scripts that separate words with
+// spaces: long enough for "Maximilian" or "Anne-Marie", too short to hide a
+// sentence in one hyphenated "word".
+const MaxNameLetters = 16
 
-// Email keeps the first character of the local part and the domain:
-// "maya.lindqvist@example.com" becomes "m***@example.com". Anything that is
-// not an address with a DNS domain becomes "***".
-func Email(email string) string {
-	local, domain, ok := strings.Cut(strings.TrimSpace(email), "@")
-	if !ok || local == "" || len(domain) > 253 || !domainRE.MatchString(domain) {
-		return "***"
-	}
-	first, _ := utf8.DecodeRuneInString(local)
-	if !unicode.IsLetter(first) && !unicode.IsDigit(first) {
-		return "***@" + domain
-	}
-	return string(first) + "***@" + domain
+// MaxUnspacedNameLetters bounds a given name in scripts written without
+// spaces between words. Given names there are one to three characters.
+const MaxUnspacedNameLetters = 3
+
+// unspaced are the scripts whose text does not separate words with spaces.
+var unspaced = []*unicode.RangeTable{
+	unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Thai, unicode.Lao,
+	unicode.Khmer, unicode.Myanmar, unicode.Tibetan,
 }
 
-// word reports whether s is one word of a name or a place: letters and
-// combining marks, with inner apostrophes, hyphens and periods, at most
-// max runes.
-func word(s string, max int) bool {
-	n := 0
-	for i, r := range s {
-		n++
+// nameWord reports whether s fits the shape of one given name (see the
+// bounds above).
+func nameWord(s string) bool {
+	letters, joins, unspacedLetters := 0, 0, 0
+	prevLetter := false
+	for _, r := range s {
 		switch {
-		case unicode.IsLetter(r), unicode.Is(unicode.M, r):
-		case (r == '\'' || r == '-' || r == '.' || r == '’') && i > 0:
+		case unicode.IsLetter(r):
+			letters++
+			if unicode.In(r, unspaced...) {
+				unspacedLetters++
+			}
+			prevLetter = true
+		case unicode.Is(unicode.M, r) && prevLetter:
+			// A combining mark belongs to the letter before it.
+		case r == '-' || r == '\'' || r == '’':
+			if !prevLetter {
+				return false // leading, doubled or trailing joiner
+			}
+			joins++
+			prevLetter = false
 		default:
 			return false
 		}
 	}
-	return n > 0 && n <= max
+	switch {
+	case letters == 0 || !prevLetter || joins > 1:
+		return false
+	case unspacedLetters > 0:
+		return letters <= MaxUnspacedNameLetters
+	}
+	return letters <= MaxNameLetters
+}
+
+// initial returns the first letter of s, upper-cased, and a period, or ""
+// when s does not start with a letter.
+func initial(s string) string {
+	r, _ := utf8.DecodeRuneInString(s)
+	if !unicode.IsLetter(r) {
+		return ""
+	}
+	return string(unicode.ToUpper(r)) + "."
+}
+
+// Name keeps the given name and the initial of the last name: "Maya
+// Lindqvist" becomes "Maya L.". A given name that does not fit the shape of
+// a name word is shown as its initial ("Ignore-previous-instructions Smith"
+// becomes "I. S."); one that does not even start with a letter is withheld.
+func Name(name string) string {
+	parts := strings.Fields(name)
+	if len(parts) == 0 {
+		return ""
+	}
+	given := parts[0]
+	if !nameWord(given) {
+		given = initial(given)
+	}
+	if given == "" {
+		return ""
+	}
+	if len(parts) == 1 {
+		return given
+	}
+	if last := initial(parts[len(parts)-1]); last != "" {
+		return given + " " + last
+	}
+	return given
+}
+
+// mailProviders are domains shown in full in a masked email: large public
+// mail providers, which say nothing about the customer and are a closed
+// set. Any other domain is masked, because a domain is free text the
+// customer typed ("m@ignore.previous.instructions.example") and a shop's
+// own customers rarely need theirs read back. A fork may add providers.
+var mailProviders = map[string]bool{
+	"gmail.com": true, "googlemail.com": true, "outlook.com": true, "hotmail.com": true, "live.com": true,
+	"msn.com": true, "yahoo.com": true, "icloud.com": true, "me.com": true, "aol.com": true,
+	"proton.me": true, "protonmail.com": true, "gmx.de": true, "gmx.net": true, "web.de": true,
+	"mail.ru": true, "yandex.ru": true, "qq.com": true, "163.com": true, "naver.com": true,
+}
+
+// Email keeps the first character of the local part and, masked, the
+// domain: "maya.lindqvist@example.com" becomes "m***@e***.com",
+// "maya@gmail.com" becomes "m***@gmail.com". Anything that is not one
+// address with a domain becomes "***".
+func Email(email string) string {
+	local, domain, ok := strings.Cut(strings.TrimSpace(email), "@")
+	if !ok || local == "" || strings.ContainsAny(domain, "@ \t") || !validDomain(domain) {
+		return "***"
+	}
+	domain = strings.ToLower(domain)
+	masked := "***"
+	if mailProviders[domain] {
+		masked = domain
+	} else if tld := domain[strings.LastIndexByte(domain, '.')+1:]; len(tld) <= 6 {
+		masked = domain[:1] + "***." + tld
+	}
+	first, _ := utf8.DecodeRuneInString(local)
+	if !unicode.IsLetter(first) && !unicode.IsDigit(first) {
+		return "***@" + masked
+	}
+	return string(first) + "***@" + masked
+}
+
+// validDomain reports whether d is a DNS name of ASCII labels (letters,
+// digits, inner hyphens) ending in a top-level domain of letters.
+func validDomain(d string) bool {
+	if len(d) > 253 {
+		return false
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for i, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for j := 0; j < len(l); j++ {
+			c := l[j] | 0x20 // ASCII lower case
+			isLetter := c >= 'a' && c <= 'z'
+			if !isLetter && !(l[j] >= '0' && l[j] <= '9') && l[j] != '-' {
+				return false
+			}
+			if i == len(labels)-1 && !isLetter {
+				return false
+			}
+		}
+	}
+	return len(labels[len(labels)-1]) >= 2
 }
 
 // Phone keeps the last two digits: "+46 70 123 45 67" becomes "***67". A
@@ -60,24 +188,6 @@ func Phone(phone string) string {
 		return "***"
 	}
 	return "***" + string(digits[len(digits)-2:])
-}
-
-// Name keeps the first given name and the initial of the last name: "Maya
-// Lindqvist" becomes "Maya L.". A name that is not made of words (see
-// word) is withheld: "".
-func Name(name string) string {
-	parts := strings.Fields(name)
-	if len(parts) == 0 || !word(parts[0], 32) {
-		return ""
-	}
-	if len(parts) == 1 {
-		return parts[0]
-	}
-	last, _ := utf8.DecodeRuneInString(parts[len(parts)-1])
-	if !unicode.IsLetter(last) {
-		return parts[0]
-	}
-	return parts[0] + " " + string(unicode.ToUpper(last)) + "."
 }
 
 // Country is the whole policy for postal addresses: the destination

@@ -109,8 +109,8 @@ func getOrderStatus(d Deps) mcp.ToolHandlerFor[GetOrderStatusInput, OrderStatus]
 // orderStatus is the output policy of get_order_status, field by field.
 func orderStatus(o *store.Order) OrderStatus {
 	out := OrderStatus{
-		OrderID:              o.ID,
-		Status:               o.Status,
+		OrderID:              orderID(o.ID),
+		Status:               status(o.Status),
 		PlacedAt:             timestamp(o.PlacedAt),
 		UpdatedAt:            timestamp(o.UpdatedAt),
 		ItemCount:            o.ItemCount,
@@ -123,7 +123,7 @@ func orderStatus(o *store.Order) OrderStatus {
 		DeliveryInstructions: untrusted(o.DeliveryInstructions),
 	}
 	for _, e := range o.Events {
-		out.Timeline = append(out.Timeline, TimelineStep{Status: e.Status, At: timestamp(e.OccurredAt), Description: statusText[e.Status]})
+		out.Timeline = append(out.Timeline, TimelineStep{Status: status(e.Status), At: timestamp(e.OccurredAt), Description: statusText[e.Status]})
 	}
 	if s := o.Shipment; s != nil {
 		out.Shipment = &ShipmentInfo{

@@ -142,7 +142,7 @@ func listRecentOrders(d Deps) mcp.ToolHandlerFor[ListRecentOrdersInput, OrderLis
 		out := OrderList{CustomerID: customerID, Orders: make([]OrderSummary, 0, len(orders)), Limit: req.limit}
 		for _, o := range orders {
 			out.Orders = append(out.Orders, OrderSummary{
-				OrderID: o.ID, Status: o.Status, PlacedAt: timestamp(o.PlacedAt),
+				OrderID: orderID(o.ID), Status: status(o.Status), PlacedAt: timestamp(o.PlacedAt),
 				ItemCount: o.ItemCount, Total: money(o.TotalCents, o.Currency),
 			})
 		}

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,17 +26,18 @@ type Money struct {
 // zeroDecimalCurrencies have no minor unit.
 var zeroDecimalCurrencies = map[string]bool{"JPY": true, "KRW": true, "VND": true, "CLP": true, "ISK": true}
 
-func money(cents int64, currency string) Money {
-	if zeroDecimalCurrencies[currency] {
-		return Money{Amount: fmt.Sprintf("%d", cents/100), Currency: currency}
+func money(cents int64, code string) Money {
+	code = currency(code)
+	if zeroDecimalCurrencies[code] {
+		return Money{Amount: fmt.Sprintf("%d", cents/100), Currency: code}
 	}
-	return Money{Amount: fmt.Sprintf("%d.%02d", cents/100, cents%100), Currency: currency}
+	return Money{Amount: fmt.Sprintf("%d.%02d", cents/100, cents%100), Currency: code}
 }
 
 // Contact is a customer's contact data after the output policy.
 type Contact struct {
-	Name    string `json:"name" jsonschema:"given name and last initial, as the customer entered it (sanitized)"`
-	Email   string `json:"email" jsonschema:"masked email: first letter and domain"`
+	Name    string `json:"name" jsonschema:"given name (one or two-part word; otherwise its initial) and last initial"`
+	Email   string `json:"email" jsonschema:"masked email: first letter, and the domain masked unless it is a large mail provider"`
 	Phone   string `json:"phone" jsonschema:"masked phone: last two digits"`
 	Country string `json:"country" jsonschema:"destination country (ISO 3166-1 alpha-2); the address and city are never disclosed"`
 }
@@ -105,26 +107,58 @@ var carriers = map[string]string{
 func carrier(name string) string { return carriers[strings.ToLower(strings.TrimSpace(name))] }
 
 // trackingNumber accepts what carriers issue: 8 to 34 capital letters and
-// digits, mostly digits ("1Z999AA10123456784", "RR123456789SE"), so that
-// letters can form no more than a fragment of a word.
+// digits, at least 60% of them digits, at most 6 letters in all and at most
+// 4 in a row ("1Z999AA10123456784", "RR123456789SE", "JJD000390007"), so
+// that letters can form no more than a fragment of a word.
 func trackingNumber(s string) string {
 	if len(s) < 8 || len(s) > 34 {
 		return ""
 	}
-	digits := 0
+	digits, letters, run := 0, 0, 0
 	for _, r := range s {
 		switch {
 		case r >= '0' && r <= '9':
 			digits++
+			run = 0
 		case r >= 'A' && r <= 'Z':
+			letters++
+			if run++; run > 4 {
+				return ""
+			}
 		default:
 			return ""
 		}
 	}
-	if digits*5 < len(s)*3 { // at least 60% digits
+	if digits*5 < len(s)*3 || letters > 6 { // at least 60% digits
 		return ""
 	}
 	return s
+}
+
+// currency is an ISO 4217 code: three capital letters, or "" (the column
+// has the same check, which a fork's migration could drop).
+func currency(code string) string {
+	if len(code) != 3 || strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		return ""
+	}
+	return code
+}
+
+// status returns s when it is one of the order statuses, else "": the
+// column has a check, which a fork's migration could drop.
+func status(s string) string {
+	if slices.Contains(store.Statuses(), s) {
+		return s
+	}
+	return ""
+}
+
+// orderID returns id when it has the shape of an order id, else "".
+func orderID(id string) string {
+	if _, err := ParseOrderID(id); err != nil {
+		return ""
+	}
+	return id
 }
 
 // statusText is the timeline's description of each status: fixed text of
