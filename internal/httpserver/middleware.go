@@ -61,7 +61,7 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		attrs := []slog.Attr{
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+			slog.String("method", loggableHTTPMethod(r.Method)), slog.String("path", loggablePath(r)), slog.Int("status", rec.status),
 			slog.String("client_ip", st.ip.String()), slog.Float64("duration_ms", ms(time.Since(start))),
 		}
 		if st.principal != nil {
@@ -78,6 +78,26 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		}
 		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
 	})
+}
+
+// loggablePath is the path of a route this server serves, or "unmatched":
+// the path of a request no route matched is whatever the client typed (a
+// token, an email address, a probe), and it is not logged. The mux sets
+// Pattern on the request when a route matches.
+func loggablePath(r *http.Request) string {
+	if r.Pattern == "" {
+		return "unmatched"
+	}
+	return r.URL.Path
+}
+
+// loggableHTTPMethod keeps made-up methods out of the log the same way.
+func loggableHTTPMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions, http.MethodHead, http.MethodPut, http.MethodPatch:
+		return m
+	}
+	return "other"
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

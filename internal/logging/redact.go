@@ -47,63 +47,23 @@ var (
 	jwtRE      = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
 	jwtPartRE  = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]*`) // a JWT cut before its signature
 	bearerRE   = regexp.MustCompile(`(?i)(bearer\s+)[^\s",]+`)
-	emailRE    = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
-	phoneRE    = regexp.MustCompile(`\+[0-9][0-9 ().-]{6,}[0-9]`)
+	// emailRE is an address as people type it, internationalised ones
+	// included: letters of any script in the local part and the domain,
+	// the fullwidth and small "at" signs, and the ideographic and
+	// fullwidth full stops that IDNA reads as dots.
+	emailRE = regexp.MustCompile(`[\p{L}\p{N}\p{M}._%+\-]+[@＠﹫][\p{L}\p{N}\p{M}\-]+(?:[.。．｡][\p{L}\p{N}\p{M}\-]+)+`)
 	urlPassRE  = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@`)
 	passwordRE = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)`)
-	// panRE is a payment card number as people write it: 13 to 19 digits,
-	// the first one a card network's (2-6), optionally grouped by single
-	// spaces or hyphens. Luhn (redactPANs) keeps other numbers.
-	panRE = regexp.MustCompile(`\b[2-6](?:[ -]?[0-9]){12,18}\b`)
 )
-
-// redactPANs masks payment card numbers. The server stores only the last
-// four digits, but a card number can still arrive in text it logs (an
-// argument a caller typed, an error or panic quoting data).
-func redactPANs(s string) string {
-	digits := 0
-	for i := 0; i < len(s) && digits < 13; i++ {
-		if s[i] >= '0' && s[i] <= '9' {
-			digits++
-		}
-	}
-	if digits < 13 {
-		return s // fast path: too few digits for a card number
-	}
-	return panRE.ReplaceAllStringFunc(s, func(m string) string {
-		if luhn(m) {
-			return "[REDACTED_PAN]"
-		}
-		return m
-	})
-}
-
-// luhn reports whether the digits of s pass the Luhn checksum.
-func luhn(s string) bool {
-	sum, double := 0, false
-	for i := len(s) - 1; i >= 0; i-- {
-		c := s[i]
-		if c < '0' || c > '9' {
-			continue
-		}
-		d := int(c - '0')
-		if double {
-			if d *= 2; d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
-}
 
 // RedactString masks every value pattern in s. The API key's public id is
 // kept, because operators need it to find the key; its secret is not.
+//
+// Secrets go first, whole, so that a digit run inside a key or a token is
+// never cut out of it by the number scanner, leaving the rest unmatched.
 func RedactString(s string) string {
-	s = redactPANs(s)
-	if !strings.ContainsAny(s, "@+_.=:") && !containsFold(s, "bearer") {
-		return s // fast path: none of the patterns can match
+	if !strings.ContainsAny(s, "@＠﹫_.=:") && !containsFold(s, "bearer") {
+		return redactNumbers(s) // fast path: only numbers can match
 	}
 	s = apiKeyRE.ReplaceAllString(s, "osmcp_${1}_"+Redacted)
 	s = anyKeyRE.ReplaceAllStringFunc(s, func(m string) string {
@@ -118,8 +78,7 @@ func RedactString(s string) string {
 	s = urlPassRE.ReplaceAllString(s, "${1}"+Redacted+"@")
 	s = passwordRE.ReplaceAllString(s, "${1}"+Redacted)
 	s = emailRE.ReplaceAllString(s, "[REDACTED_EMAIL]")
-	s = phoneRE.ReplaceAllString(s, "[REDACTED_PHONE]")
-	return s
+	return redactNumbers(s) // card and phone numbers: numbers.go
 }
 
 // containsFold reports whether s contains sub, ignoring ASCII case, without
