@@ -40,7 +40,9 @@ var piiKinds = []struct {
 	{"NationalPhoneUngrouped", func(r *rand.Rand) string { return "0" + digits(r, 8+r.IntN(4)) }},
 	{"CardNumber", func(r *rand.Rand) string { return card(r, []string{"", " ", "-", "."}[r.IntN(4)]) }},
 	{"CardNumberWithSeveralSpaces", func(r *rand.Rand) string { return card(r, strings.Repeat(" ", 2+r.IntN(2))) }},
-	{"Email", func(r *rand.Rand) string { return word(r, "abcdefghij") + "." + word(r, "klmnopq") + "@" + word(r, "xyz") + ".example" }},
+	{"Email", func(r *rand.Rand) string {
+		return word(r, "abcdefghij") + "." + word(r, "klmnopq") + "@" + word(r, "xyz") + ".example"
+	}},
 	{"EmailWithUnicodeLocalPart", func(r *rand.Rand) string { return word(r, "éüøßçñ") + "@example." + word(r, "com") }},
 	{"EmailWithUnicodeDomain", func(r *rand.Rand) string { return word(r, "abc") + "@" + word(r, "例子测试") + ".中国" }},
 	{"EmailWithFullwidthAt", func(r *rand.Rand) string { return word(r, "abcdef") + "＠example.com" }},
@@ -62,15 +64,21 @@ var safeKinds = []struct {
 	{"PostalTracking", func(r *rand.Rand) string { return "RR" + digits(r, 9) + "SE" }},
 	{"FedExTracking", func(r *rand.Rand) string { return "7" + digits(r, 11) }},
 	{"USPSTracking", func(r *rand.Rand) string { return "94" + digits(r, 20) }},
-	{"Date", func(r *rand.Rand) string { return fmt.Sprintf("%d-%02d-%02d", 2000+r.IntN(40), 1+r.IntN(12), 1+r.IntN(28)) }},
-	{"EuropeanDate", func(r *rand.Rand) string { return fmt.Sprintf("%02d.%02d.%d", 1+r.IntN(28), 1+r.IntN(12), 2000+r.IntN(40)) }},
+	{"Date", func(r *rand.Rand) string {
+		return fmt.Sprintf("%d-%02d-%02d", 2000+r.IntN(40), 1+r.IntN(12), 1+r.IntN(28))
+	}},
+	{"EuropeanDate", func(r *rand.Rand) string {
+		return fmt.Sprintf("%02d.%02d.%d", 1+r.IntN(28), 1+r.IntN(12), 2000+r.IntN(40))
+	}},
 	{"Timestamp", func(r *rand.Rand) string {
 		return fmt.Sprintf("%d-%02d-%02dT%02d:%02d:%02dZ", 2000+r.IntN(40), 1+r.IntN(12), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60))
 	}},
 	{"TimestampWithFractionAndOffset", func(r *rand.Rand) string {
 		return fmt.Sprintf("2025-11-25T%02d:%02d:%02d.%s+01:00", r.IntN(24), r.IntN(60), r.IntN(60), digits(r, 6+r.IntN(4)))
 	}},
-	{"TimestampWithSpace", func(r *rand.Rand) string { return fmt.Sprintf("2025-11-25 %02d:%02d:%02d", r.IntN(24), r.IntN(60), r.IntN(60)) }},
+	{"TimestampWithSpace", func(r *rand.Rand) string {
+		return fmt.Sprintf("2025-11-25 %02d:%02d:%02d", r.IntN(24), r.IntN(60), r.IntN(60))
+	}},
 	{"UnixMillis", func(r *rand.Rand) string { return "17" + digits(r, 11) }},
 	{"Amount", func(r *rand.Rand) string { return chars(r, "123456789", 1) + digits(r, r.IntN(9)) + "." + digits(r, 2) }},
 	{"SmallAmount", func(r *rand.Rand) string { return "0." + digits(r, 2) }},

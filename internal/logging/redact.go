@@ -42,16 +42,16 @@ func isSensitiveKey(key string) bool {
 
 // Value patterns masked wherever they appear.
 var (
-	apiKeyRE   = regexp.MustCompile(`osmcp_([a-z2-7]{12})_[A-Za-z0-9]+`)
-	anyKeyRE   = regexp.MustCompile(`osmcp_[A-Za-z0-9_-]*`)
-	jwtRE      = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
-	jwtPartRE  = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]*`) // a JWT cut before its signature
-	bearerRE   = regexp.MustCompile(`(?i)(bearer\s+)[^\s",]+`)
+	apiKeyRE  = regexp.MustCompile(`osmcp_([a-z2-7]{12})_[A-Za-z0-9]+`)
+	anyKeyRE  = regexp.MustCompile(`osmcp_[A-Za-z0-9_-]*`)
+	jwtRE     = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+	jwtPartRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]*`) // a JWT cut before its signature
+	bearerRE  = regexp.MustCompile(`(?i)(bearer\s+)[^\s",]+`)
 	// emailRE is an address as people type it, internationalised ones
 	// included: letters of any script in the local part and the domain,
 	// the fullwidth and small "at" signs, and the ideographic and
 	// fullwidth full stops that IDNA reads as dots.
-	emailRE = regexp.MustCompile(`[\p{L}\p{N}\p{M}._%+\-]+[@＠﹫][\p{L}\p{N}\p{M}\-]+(?:[.。．｡][\p{L}\p{N}\p{M}\-]+)+`)
+	emailRE    = regexp.MustCompile(`[\p{L}\p{N}\p{M}._%+\-]+[@＠﹫][\p{L}\p{N}\p{M}\-]+(?:[.。．｡][\p{L}\p{N}\p{M}\-]+)+`)
 	urlPassRE  = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@`)
 	passwordRE = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)`)
 )
