@@ -75,7 +75,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		case err != nil:
 			s.Logger.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable", slog.String("error", err.Error()))
 			w.Header().Set("Retry-After", "5")
-			s.refuse(w, r, http.StatusServiceUnavailable, "auth_unavailable", -32603, "Temporarily unavailable. Please retry shortly.")
+			s.refuse(w, r, http.StatusServiceUnavailable, "auth_unavailable", mcpserver.CodeUnavailable, "Temporarily unavailable. Please retry shortly.")
 			return
 		}
 		st.principal = p

@@ -37,6 +37,7 @@ import (
 
 	"github.com/example/order-mcp/internal/httpserver"
 	"github.com/example/order-mcp/internal/logging"
+	"github.com/example/order-mcp/internal/mcpserver"
 	"github.com/example/order-mcp/internal/security"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
@@ -235,7 +236,7 @@ func hardLimited(t testing.TB, r hardResp) int {
 		t.Fatalf("Retry-After %q, want a positive number of seconds", r.header.Get("Retry-After"))
 	}
 	m := r.rpc(t)
-	if m.Error == nil || m.Error.Code != -32029 || !strings.HasPrefix(m.Error.Message, "Too many requests") {
+	if m.Error == nil || m.Error.Code != mcpserver.CodeRateLimited || !strings.HasPrefix(m.Error.Message, "Too many requests") {
 		t.Fatalf("429 body is not the fixed rate-limit error: %s", r.body)
 	}
 	return ra
@@ -246,7 +247,7 @@ func hardLimited(t testing.TB, r hardResp) int {
 func hardRPCLimited(t testing.TB, r hardResp, what string) string {
 	t.Helper()
 	m := r.rpc(t)
-	if m.Error == nil || m.Error.Code != -32029 || !strings.Contains(m.Error.Message, what) {
+	if m.Error == nil || m.Error.Code != mcpserver.CodeRateLimited || !strings.Contains(m.Error.Message, what) {
 		t.Fatalf("want a JSON-RPC rate-limit error about %q, got %d %s", what, r.status, r.body)
 	}
 	var data struct {

@@ -326,7 +326,7 @@ func (s *server) refuseLimit(w http.ResponseWriter, r *http.Request, reason stri
 	}
 	s.Logger.LogAttrs(r.Context(), slog.LevelError, "limit check failed", slog.String("error", err.Error()))
 	w.Header().Set("Retry-After", "5")
-	s.refuse(w, r, http.StatusServiceUnavailable, "limit_store_unavailable", -32603, "Temporarily unavailable. Please retry shortly.")
+	s.refuse(w, r, http.StatusServiceUnavailable, "limit_store_unavailable", mcpserver.CodeUnavailable, "Temporarily unavailable. Please retry shortly.")
 }
 
 // refuse answers a request refused before the MCP layer, and counts it in

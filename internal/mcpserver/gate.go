@@ -65,15 +65,19 @@ type gate struct {
 	tools  map[string]tools.Tool
 }
 
-// JSON-RPC error codes for refusals. MCP defines none; these sit in the
-// implementation-defined server-error range and are documented in the
-// README.
-// (The go-sdk gives meanings of its own to -32001..-32005, -32020..-32022
-// and -32042, and matches errors by code: those are avoided.)
+// JSON-RPC error codes for refusals. JSON-RPC reserves -32768..-32000 for
+// the protocol, and MCP 2026-07-28 reserves -32020..-32099 for codes the
+// specification defines (and says implementations MUST NOT emit others
+// from it), so the application's own codes lie outside both, in a block
+// whose last three digits recall the HTTP status of the same refusal. They
+// are documented in the README.
 const (
-	CodeRateLimited     = -32029
-	CodeUnauthenticated = -32030
-	CodeForbidden       = -32031
+	CodeUnauthenticated = -31401
+	CodeForbidden       = -31403
+	CodeRateLimited     = -31429
+	// CodeUnavailable: a dependency (the database, the credential or limit
+	// store) could not answer in time; retry later.
+	CodeUnavailable = -31503
 )
 
 func (g *gate) middleware(next mcp.MethodHandler) mcp.MethodHandler {

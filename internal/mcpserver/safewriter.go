@@ -115,7 +115,11 @@ const (
 	msgMethodNotHere   = "Method not available on this server."
 	msgInvalidParams   = "Invalid parameters."
 	msgInternalPrefix  = "Internal error, reference "
-	unsupportedVersion = -32022 // the SDK's CodeUnsupportedProtocolVersion
+	// The MCP specification's own codes (the go-sdk's mcp.Code*).
+	headerMismatch         = -32020
+	missingCapabilities    = -32021
+	unsupportedVersion     = -32022
+	urlElicitationRequired = -32042
 )
 
 // publicWireError returns err as a wire error whose message is safe to
@@ -127,7 +131,7 @@ func publicWireError(err error) *jsonrpc.Error {
 		we.Code, we.Data = wrapped.Code, wrapped.Data
 	}
 	switch {
-	case we.Code == CodeUnauthenticated || we.Code == CodeForbidden || we.Code == CodeRateLimited:
+	case we.Code == CodeUnauthenticated || we.Code == CodeForbidden || we.Code == CodeRateLimited || we.Code == CodeUnavailable:
 		return we // ours: fixed texts
 	case we.Message == msgUnknownTool || we.Message == msgMethodNotHere || we.Message == msgInvalidParams:
 		return we
@@ -159,6 +163,14 @@ func FixedError(code int64, data json.RawMessage) *jsonrpc.Error {
 		out.Message = "Internal error."
 	case unsupportedVersion:
 		out.Message, out.Data = "Unsupported protocol version.", SupportedVersionsOnly(data)
+	case headerMismatch:
+		out.Message = "Header mismatch: the MCP request headers must agree with the request body."
+	case missingCapabilities:
+		out.Message = "This request needs a client capability the client did not declare."
+	case urlElicitationRequired:
+		// The server never asks for URL elicitation, and a 2026-07-28 client
+		// must never receive this code: whatever produced it, it is a bug.
+		out.Code, out.Message = jsonrpc.CodeInternalError, "Internal error."
 	default:
 		out.Message = "Request failed."
 	}
@@ -166,15 +178,40 @@ func FixedError(code int64, data json.RawMessage) *jsonrpc.Error {
 }
 
 // SupportedVersionsOnly keeps, of an unsupported-protocol-version error's
-// data, only the versions this server speaks (clients need them to retry),
-// dropping the version the client asked for, which is its own text.
+// data, the versions this server speaks (clients need them to retry) and
+// the version the client asked for, which the specification says the
+// error echoes, only when that is a short token of a safe alphabet: it is
+// the client's own text, and anything else could carry a message.
 func SupportedVersionsOnly(data json.RawMessage) json.RawMessage {
 	var in struct {
 		Supported []string `json:"supported"`
+		Requested string   `json:"requested"`
 	}
 	if json.Unmarshal(data, &in) != nil || len(in.Supported) == 0 {
 		return nil
 	}
-	out, _ := json.Marshal(map[string][]string{"supported": in.Supported})
-	return out
+	out := struct {
+		Supported []string `json:"supported"`
+		Requested string   `json:"requested,omitempty"`
+	}{Supported: in.Supported}
+	if versionToken(in.Requested) {
+		out.Requested = in.Requested
+	}
+	b, _ := json.Marshal(out)
+	return b
+}
+
+// versionToken reports whether s may be echoed as a requested protocol
+// version: 1 to 32 characters of letters, digits, '.', '-' and '_'.
+func versionToken(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
