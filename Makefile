@@ -9,7 +9,7 @@ BIN     := bin/server
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 DEVENV  := cd devenv && $(GO) run .
 
-.PHONY: all build run test lint bench fuzz conformance deploy-check compose-secrets clean
+.PHONY: all build run test lint bench bench-smoke bench-micro fuzz interop conformance deploy-check compose-secrets pin-images clean
 
 all: lint test
 
@@ -36,8 +36,17 @@ lint:
 	cd devenv && $(GO) vet ./...
 	cd deploy && $(GO) vet ./...
 
-## bench: speed and memory targets (see README, "Performance")
-bench:
+## bench: the A/B benchmark, every control on against a bare go-sdk server
+## (bench/cmd/runner; e.g. BENCHFLAGS='-duration 20s -runs 5')
+bench: build
+	cd bench && $(GO) run ./cmd/runner -server ../$(BIN) $(BENCHFLAGS)
+
+## bench-smoke: one short A/B run and the revocation check; validity, never timing (CI)
+bench-smoke: build
+	cd bench && $(GO) run ./cmd/runner -server ../$(BIN) -smoke $(BENCHFLAGS)
+
+## bench-micro: the Go micro-benchmarks with their targets (see README, "Performance")
+bench-micro:
 	$(DEVENV) exec -- $(GO) -C .. test -run '^$$' -bench . -benchmem -count=1 ./...
 
 ## fuzz: fuzz the untrusted-text sanitizer for a while (FUZZTIME=5m)
@@ -45,24 +54,43 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./internal/sanitize -run '^$$' -fuzz FuzzUntrustedText -fuzztime $(FUZZTIME)
 
-## conformance: the official MCP conformance suite's DNS-rebinding scenario (needs Node.js)
-conformance: build
-	$(DEVENV) conformance ../$(BIN)
+## interop: the real server driven by the official TypeScript SDKs v1 and v2,
+## mcp-remote, the MCP Inspector and the official conformance suite (needs
+## Node.js >= 20 and npm; npm installs the rest from interop/'s lockfiles)
+interop: build
+	$(DEVENV) interop ../$(BIN)
 
-## deploy-check: static checks of Dockerfile and compose.yaml
+## conformance: only the official MCP conformance suite's part of interop
+conformance: build
+	$(DEVENV) interop -only conformance ../$(BIN)
+
+## deploy-check: the Dockerfile, compose.yaml, the Caddy and Kubernetes configuration, checked
+## without a Docker engine; then compose.yaml replayed against the local Postgres and Redis
 deploy-check:
 	cd deploy && $(GO) test -count=1 ./...
+
+## pin-images: rewrite every image reference (compose, Dockerfile, Kubernetes) as name:tag@sha256:...
+## Needs Docker with buildx (or crane) and registry access; digests are only ever written as resolved.
+pin-images:
+	cd deploy && $(GO) run ./cmd/pin-images -root ..
 
 clean:
 	rm -rf bin
 
 ## compose-secrets: random local secrets for docker compose, in .secrets/
+# Existing passwords are kept; the URLs are rewritten from them each time.
+# The login role's name must match DB_LOGIN_ROLE in compose.yaml (a test
+# in deploy/ runs this target and checks).
+COMPOSE_LOGIN_ROLE := order_mcp_login
 compose-secrets:
 	@mkdir -p .secrets && chmod 700 .secrets
 	@test -f .secrets/db_password || head -c 24 /dev/urandom | base64 | tr -d '/+=' > .secrets/db_password
+	@test -f .secrets/db_login_password || head -c 24 /dev/urandom | base64 | tr -d '/+=' > .secrets/db_login_password
 	@test -f .secrets/redis_password || head -c 24 /dev/urandom | base64 | tr -d '/+=' > .secrets/redis_password
 	@test -f .secrets/audit_hmac_key || head -c 48 /dev/urandom | base64 > .secrets/audit_hmac_key
+	@# The schema owner (migrate, seed, keys) and the login role the server connects as.
 	@printf 'postgres://postgres:%s@db:5432/orders?sslmode=disable' "$$(cat .secrets/db_password)" > .secrets/database_url
+	@printf 'postgres://$(COMPOSE_LOGIN_ROLE):%s@db:5432/orders?sslmode=disable' "$$(cat .secrets/db_login_password)" > .secrets/app_database_url
 	@printf 'redis://:%s@redis:6379/0' "$$(cat .secrets/redis_password)" > .secrets/redis_url
 	@chmod 644 .secrets/*  # readable by the containers' non-root users; the directory stays 700
 	@echo "secrets written to .secrets/ (git-ignored)"

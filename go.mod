@@ -2,6 +2,9 @@ module github.com/example/order-mcp
 
 go 1.26.0
 
+// interop/ holds npm packages (node_modules): never Go packages of this module.
+ignore ./interop
+
 require (
 	github.com/MicahParks/keyfunc/v3 v3.9.1
 	github.com/golang-jwt/jwt/v5 v5.3.1

@@ -1,5 +1,6 @@
 // Command devenv finds or starts a Postgres for development and tests, so
-// that `make run` and `make test` work on a fresh clone with no manual step.
+// that `make run`, `make test` and `make interop` work on a fresh clone with
+// no manual step.
 //
 // The database is found in this order:
 //
@@ -29,8 +30,14 @@
 //	devenv run <server binary>   migrate, seed, mint a demo key, print how
 //	                             to call the server, then serve
 //	devenv exec -- <command...>  run command with TEST_DATABASE_URL set
-//	devenv conformance <binary>  run the official MCP conformance suite's
-//	                             scenarios against a development server
+//	devenv interop [-only suite,...] <binary>
+//	                             drive the real server with MCP clients and
+//	                             suites nobody here wrote (the TypeScript
+//	                             SDKs v1 and v2, mcp-remote, the MCP
+//	                             Inspector, the official conformance suite),
+//	                             installed with npm from the lockfiles in
+//	                             interop/; see interop.go
+//	devenv conformance <binary>  the same, with only the conformance suite
 //
 // Imports: the standard library, fergusstrange/embedded-postgres and pgx.
 package main

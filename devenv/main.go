@@ -24,13 +24,16 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) < 2 {
-		return errors.New("usage: devenv run <server binary> | devenv exec -- <command...> | devenv conformance <server binary>")
+		return errors.New("usage: devenv run <server binary> | devenv exec -- <command...> | " +
+			"devenv interop [-only suite,...] <server binary> | devenv conformance <server binary>")
 	}
 	switch args[0] {
 	case "run":
 		return runServer(ctx, args[1])
+	case "interop":
+		return runInterop(ctx, args[1:])
 	case "conformance":
-		return runConformance(ctx, args[1])
+		return runConformanceOnly(ctx, args[1])
 	case "exec":
 		if args[1] == "--" {
 			args = args[1:]

@@ -154,3 +154,17 @@ func ensureDatabase(ctx context.Context, adminURL, name string) (string, error) 
 	}
 	return u.String(), nil
 }
+
+// dropDatabase drops database name on the server at adminURL, closing any
+// connection still open to it (Postgres 13 and later).
+func dropDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect to Postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
