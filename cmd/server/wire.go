@@ -107,7 +107,7 @@ func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *comp
 	if cfg.OAuth() {
 		v, err := security.NewOAuthVerifier(ctx, security.OAuthConfig{
 			Issuer: cfg.OAuthIssuer, JWKSURL: cfg.OAuthJWKSURL, Audience: cfg.ResourceURL,
-			CustomerClaim: cfg.OAuthCustomerClaim,
+			CustomerClaim: cfg.OAuthCustomerClaim, MaxLifetime: cfg.OAuthMaxLifetime, AcceptJWTType: cfg.OAuthAcceptJWTType,
 		}, logger)
 		if err != nil {
 			return nil, nil, err

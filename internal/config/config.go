@@ -43,6 +43,8 @@ type Config struct {
 	OAuthIssuer        string
 	OAuthJWKSURL       string
 	OAuthCustomerClaim string
+	OAuthMaxLifetime   time.Duration
+	OAuthAcceptJWTType bool
 
 	// Limits.
 	RatePerIP            limiter.Rate
@@ -141,6 +143,8 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 		OAuthIssuer:        r.str("MCP_OAUTH_ISSUER", ""),
 		OAuthJWKSURL:       r.str("MCP_OAUTH_JWKS_URL", ""),
 		OAuthCustomerClaim: r.str("MCP_OAUTH_CUSTOMER_CLAIM", "customer_id"),
+		OAuthMaxLifetime:   r.duration("MCP_OAUTH_MAX_TOKEN_LIFETIME", 24*time.Hour),
+		OAuthAcceptJWTType: r.boolean("MCP_OAUTH_ACCEPT_JWT_TYP"),
 
 		RatePerIP:            r.rate("RATE_LIMIT_PER_IP", "300-M"),
 		RatePerPrincipal:     r.rate("RATE_LIMIT_PER_PRINCIPAL", "60-M"),

@@ -155,6 +155,8 @@ func (c *Config) Posture() []slog.Attr {
 		slog.String("database", describeDatabase(c.DatabaseURL)),
 		slog.String("auth", c.authMethods()),
 		slog.String("oauth_issuer", c.OAuthIssuer),
+		slog.Bool("oauth_accept_jwt_typ", c.OAuthAcceptJWTType),
+		slog.String("oauth_max_token_lifetime", c.OAuthMaxLifetime.String()),
 		slog.String("rate_per_ip", c.RatePerIP.Formatted),
 		slog.String("rate_per_principal", c.RatePerPrincipal.Formatted),
 		slog.String("rate_cancel", c.RateCancel.Formatted),

@@ -549,6 +549,7 @@ func authzSignRS256(key *rsa.PrivateKey, kid string) authzForge {
 	return func(t *testing.T, _ *testenv.Issuer, claims jwt.MapClaims) string {
 		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 		tok.Header["kid"] = kid
+		tok.Header["typ"] = "at+jwt" // RFC 9068
 		s, err := tok.SignedString(key)
 		if err != nil {
 			t.Fatal(err)
@@ -614,6 +615,7 @@ func TestForgedAndMisdirectedTokensAreRefused(t *testing.T) {
 		{"UnsignedTokenAlgNoneIsRefused", valid, func(t *testing.T, iss *testenv.Issuer, c jwt.MapClaims) string {
 			tok := jwt.NewWithClaims(jwt.SigningMethodNone, c)
 			tok.Header["kid"] = iss.KID()
+			tok.Header["typ"] = "at+jwt" // RFC 9068
 			s, err := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
 			if err != nil {
 				t.Fatal(err)
@@ -627,6 +629,7 @@ func TestForgedAndMisdirectedTokensAreRefused(t *testing.T) {
 			}
 			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
 			tok.Header["kid"] = iss.KID()
+			tok.Header["typ"] = "at+jwt" // RFC 9068
 			s, err := tok.SignedString(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 			if err != nil {
 				t.Fatal(err)

@@ -2,6 +2,7 @@ package security
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,16 @@ type OAuthConfig struct {
 	CustomerClaim string
 	// Leeway is the clock skew tolerated on exp, nbf and iat.
 	Leeway time.Duration
+	// MaxLifetime bounds how long a token may be valid (exp - iat, or exp -
+	// now when iat is absent). Zero means 24 hours. A stolen long-lived
+	// token is a long-lived credential; issuers mint access tokens for
+	// minutes or hours.
+	MaxLifetime time.Duration
+	// AcceptJWTType also accepts tokens whose header says typ "JWT" (or
+	// says nothing), besides RFC 9068's "at+jwt". Several identity
+	// providers (Keycloak, Auth0 and Entra by default) send "JWT"; turn it
+	// on for them (MCP_OAUTH_ACCEPT_JWT_TYP).
+	AcceptJWTType bool
 }
 
 // allowedAlgorithms is the algorithm allow-list: asymmetric signatures only.
@@ -59,6 +70,9 @@ type OAuthVerifier struct {
 func NewOAuthVerifier(ctx context.Context, cfg OAuthConfig, logger *slog.Logger) (*OAuthVerifier, error) {
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
+	}
+	if cfg.MaxLifetime <= 0 {
+		cfg.MaxLifetime = 24 * time.Hour
 	}
 	keys, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
 		Client:          &http.Client{Timeout: 5 * time.Second},
@@ -91,11 +105,104 @@ func NewOAuthVerifier(ctx context.Context, cfg OAuthConfig, logger *slog.Logger)
 	}, nil
 }
 
+// Header problems, found before any signature is checked.
+var (
+	errCritical   = errors.New("critical header extension not understood")
+	errKeyRef     = errors.New("header names a key of its own")
+	errType       = errors.New("typ is not at+jwt")
+	errNoKID      = errors.New("no kid, and the issuer publishes several keys")
+	errKeyMisuse  = errors.New("the key is not for signing with this algorithm")
+	errTooLong    = errors.New("lifetime longer than allowed")
+	errNoLifetime = errors.New("no expiry")
+)
+
+// checkHeader refuses what the JOSE header may not carry here:
+//
+//   - crit: RFC 7515 section 4.1.11 says a JWS naming a critical
+//     extension the recipient does not understand MUST be rejected, and
+//     this server understands none;
+//   - jku, x5u, jwk, x5c: a token that points at a key of its own choosing
+//     (a URL to fetch, an embedded key) is refused outright, though the
+//     keys used are only ever the issuer's JWKS;
+//   - typ: RFC 9068 access tokens say "at+jwt" (or "application/at+jwt");
+//     "JWT", or no typ at all, only when AcceptJWTType is set.
+func (v *OAuthVerifier) checkHeader(h map[string]any) error {
+	if _, ok := h["crit"]; ok {
+		return errCritical
+	}
+	for _, k := range []string{"jku", "x5u", "jwk", "x5c"} {
+		if _, ok := h[k]; ok {
+			return errKeyRef
+		}
+	}
+	typ, _ := h["typ"].(string)
+	switch strings.ToLower(typ) {
+	case "at+jwt", "application/at+jwt":
+		return nil
+	case "jwt", "":
+		if v.cfg.AcceptJWTType {
+			if _, isString := h["typ"].(string); isString || h["typ"] == nil {
+				return nil
+			}
+		}
+	}
+	return errType
+}
+
+// keyfunc checks the header, then finds the issuer's key for the token.
+// A token without a kid is verified only when the issuer publishes exactly
+// one key, and then with the same checks keyfunc makes for a kid (the
+// key's alg and use): keyfunc itself would try every published key, an
+// encryption key included.
+func (v *OAuthVerifier) keyfunc(ctx context.Context) jwt.Keyfunc {
+	byKID := v.keys.KeyfuncCtx(ctx)
+	return func(t *jwt.Token) (any, error) {
+		if err := v.checkHeader(t.Header); err != nil {
+			return nil, err
+		}
+		if _, ok := t.Header["kid"]; ok {
+			return byKID(t)
+		}
+		all, err := v.keys.Storage().KeyReadAll(ctx)
+		if err != nil || len(all) != 1 {
+			return nil, errNoKID
+		}
+		m := all[0].Marshal()
+		if (m.ALG.String() != "" && m.ALG.String() != t.Method.Alg()) || (m.USE != "" && m.USE != "sig") {
+			return nil, errKeyMisuse
+		}
+		key := all[0].Key()
+		if pk, ok := key.(interface{ Public() crypto.PublicKey }); ok {
+			key = pk.Public()
+		}
+		return key, nil
+	}
+}
+
+// checkLifetime bounds how long the token is valid for.
+func (v *OAuthVerifier) checkLifetime(claims jwt.MapClaims) error {
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return errNoLifetime
+	}
+	from := time.Now()
+	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
+		from = iat.Time
+	}
+	if exp.Sub(from) > v.cfg.MaxLifetime+v.cfg.Leeway {
+		return errTooLong
+	}
+	return nil
+}
+
 // Verify implements TokenVerifier.
 func (v *OAuthVerifier) Verify(ctx context.Context, token string) (*Principal, error) {
 	claims := jwt.MapClaims{}
-	if _, err := v.parser.ParseWithClaims(token, claims, v.keys.KeyfuncCtx(ctx)); err != nil {
+	if _, err := v.parser.ParseWithClaims(token, claims, v.keyfunc(ctx)); err != nil {
 		return nil, &AuthError{Reason: "jwt: " + jwtReason(err)}
+	}
+	if err := v.checkLifetime(claims); err != nil {
+		return nil, &AuthError{Reason: "jwt: " + err.Error()}
 	}
 	sub, _ := claims["sub"].(string)
 	if sub == "" {
@@ -135,6 +242,11 @@ func stringClaim(c jwt.MapClaims, name string) string {
 
 // jwtReason names why a token was refused, for the log.
 func jwtReason(err error) string {
+	for _, e := range []error{errCritical, errKeyRef, errType, errNoKID, errKeyMisuse} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed"

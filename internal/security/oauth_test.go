@@ -40,6 +40,7 @@ func signRS256(t testing.TB, key *rsa.PrivateKey, kid string, claims jwt.MapClai
 	t.Helper()
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	tok.Header["kid"] = kid
+	tok.Header["typ"] = "at+jwt" // RFC 9068
 	s, err := tok.SignedString(key)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +54,7 @@ func signHS256(t testing.TB, secret []byte, kid string, claims jwt.MapClaims) st
 	t.Helper()
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	tok.Header["kid"] = kid
+	tok.Header["typ"] = "at+jwt" // RFC 9068
 	s, err := tok.SignedString(secret)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +172,7 @@ func TestOAuthVerifierRefusesBadTokens(t *testing.T) {
 			// A real signature over other claims, spliced onto a payload
 			// that binds the caller to staff.
 			real := strings.Split(issuer.Token(t, valid), ".")
-			forged := strings.Split(unsigned(t, map[string]any{"alg": "RS256", "kid": issuer.KID()},
+			forged := strings.Split(unsigned(t, map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": issuer.KID()},
 				with(valid, "customer_id", nil, "scope", "orders:read orders:read:any")), ".")
 			return real[0] + "." + forged[1] + "." + real[2]
 		}, "jwt: bad signature or algorithm not allowed"},
@@ -212,10 +214,10 @@ func TestOAuthVerifierRefusesBadTokens(t *testing.T) {
 			return issuer.Token(t, with(valid, "iat", now.Add(2*time.Minute).Unix()))
 		}, "jwt: not valid yet"},
 		{"UnsignedAlgNoneTokenIsRefused", func(t *testing.T) string {
-			return unsigned(t, map[string]any{"alg": "none", "typ": "JWT", "kid": issuer.KID()}, valid)
+			return unsigned(t, map[string]any{"alg": "none", "typ": "at+jwt", "kid": issuer.KID()}, valid)
 		}, "jwt: bad signature or algorithm not allowed"},
 		{"UnsignedAlgNoneTokenWithoutKidIsRefused", func(t *testing.T) string {
-			return unsigned(t, map[string]any{"alg": "none", "typ": "JWT"}, valid)
+			return unsigned(t, map[string]any{"alg": "none", "typ": "at+jwt"}, valid)
 		}, "jwt: bad signature or algorithm not allowed"},
 		{"HS256SignedWithTheIssuersPEMPublicKeyIsRefused", func(t *testing.T) string {
 			return signHS256(t, pemPKIX(t, pub), issuer.KID(), valid)
@@ -449,4 +451,100 @@ func TestOAuthVerifierWithUnreachableJWKS(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("took %v", elapsed)
 	}
+}
+
+// TestOAuthVerifierJudgesTheHeader attacks the JOSE header of otherwise
+// valid tokens: critical extensions (RFC 7515 section 4.1.11 says a JWS
+// whose crit names an extension the recipient does not understand MUST be
+// rejected), the RFC 9068 typ, keys the token points at itself, a lifetime
+// longer than allowed, and a missing kid when the issuer publishes several
+// keys.
+func TestOAuthVerifierJudgesTheHeader(t *testing.T) {
+	issuer := testenv.NewIssuer(t)
+	strict := issuer.Verifier(t, audience)
+	lenient := verifier(t, issuer, security.OAuthConfig{AcceptJWTType: true})
+	valid := with(issuer.Claims(audience, "user-1", security.ScopeRead), "customer_id", customerID())
+	now := time.Now()
+
+	tests := []struct {
+		name     string
+		header   map[string]any
+		claims   jwt.MapClaims
+		verifier *security.OAuthVerifier
+		reason   string // "" means accepted
+	}{
+		{"AtJWTTypIsAccepted", nil, valid, strict, ""},
+		{"MediaTypeFormOfAtJWTIsAccepted", map[string]any{"typ": "application/at+jwt"}, valid, strict, ""},
+		{"CriticalExtensionIsRefused", map[string]any{"crit": []string{"urn:example:acme"}, "urn:example:acme": true}, valid, lenient,
+			"jwt: critical header extension not understood"},
+		{"CriticalListNamingAStandardHeaderIsRefused", map[string]any{"crit": []string{"exp"}}, valid, lenient,
+			"jwt: critical header extension not understood"},
+		{"EmptyCriticalListIsRefused", map[string]any{"crit": []string{}}, valid, lenient,
+			"jwt: critical header extension not understood"},
+		{"PlainJWTTypIsRefusedByDefault", map[string]any{"typ": "JWT"}, valid, strict, "jwt: typ is not at+jwt"},
+		{"MissingTypIsRefusedByDefault", map[string]any{"typ": nil}, valid, strict, "jwt: typ is not at+jwt"},
+		{"PlainJWTTypIsAcceptedWhenConfigured", map[string]any{"typ": "JWT"}, valid, lenient, ""},
+		{"MissingTypIsAcceptedWhenConfigured", map[string]any{"typ": nil}, valid, lenient, ""},
+		{"IDTokenTypIsRefusedEvenWhenJWTIsAccepted", map[string]any{"typ": "id_token+jwt"}, valid, lenient, "jwt: typ is not at+jwt"},
+		{"NonStringTypIsRefused", map[string]any{"typ": 7}, valid, lenient, "jwt: typ is not at+jwt"},
+		{"KeyURLInJKUIsRefused", map[string]any{"jku": "https://evil.example/jwks.json"}, valid, strict, "jwt: header names a key of its own"},
+		{"EmbeddedJWKIsRefused", map[string]any{"jwk": map[string]string{"kty": "RSA", "n": "AQAB", "e": "AQAB"}}, valid, strict,
+			"jwt: header names a key of its own"},
+		{"CertificateURLInX5UIsRefused", map[string]any{"x5u": "https://evil.example/cert.pem"}, valid, strict,
+			"jwt: header names a key of its own"},
+		{"TokenValidForTwoDaysIsRefused", nil, with(valid, "exp", now.Add(48*time.Hour).Unix()), strict,
+			"jwt: lifetime longer than allowed"},
+		{"TokenValidForTwoDaysWithoutIatIsRefused", nil, with(valid, "iat", nil, "exp", now.Add(48*time.Hour).Unix()), strict,
+			"jwt: lifetime longer than allowed"},
+		{"TokenValidForEightHoursIsAccepted", nil, with(valid, "exp", now.Add(8*time.Hour).Unix()), strict, ""},
+		{"TokenWithoutKidIsAcceptedWhenTheIssuerPublishesOneKey", map[string]any{"kid": nil}, valid, strict, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			token := issuer.TokenWithHeader(t, tt.header, tt.claims)
+			p, err := tt.verifier.Verify(context.Background(), token)
+			if tt.reason == "" {
+				if err != nil || p == nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if p != nil {
+				t.Fatalf("accepted: %+v", p)
+			}
+			refusedWith(t, err, tt.reason, jwtParts(token)...)
+		})
+	}
+
+	// An issuer in the middle of a rotation publishes two keys: a token
+	// without a kid could be checked against either, an encryption key or
+	// one meant for another algorithm included, so it is refused.
+	t.Run("TokenWithoutKidIsRefusedWhenTheIssuerPublishesSeveralKeys", func(t *testing.T) {
+		two := testenv.NewIssuer(t)
+		two.AddKey(t)
+		v := two.Verifier(t, audience)
+		claims := with(two.Claims(audience, "user-1", security.ScopeRead), "customer_id", customerID())
+		if _, err := v.Verify(context.Background(), two.Token(t, claims)); err != nil {
+			t.Fatalf("a token with its kid is refused: %v", err)
+		}
+		token := two.TokenWithHeader(t, map[string]any{"kid": nil}, claims)
+		p, err := v.Verify(context.Background(), token)
+		if p != nil {
+			t.Fatalf("accepted: %+v", p)
+		}
+		refusedWith(t, err, "jwt: no kid, and the issuer publishes several keys", jwtParts(token)...)
+	})
+}
+
+// verifier builds a verifier for issuer with cfg's options.
+func verifier(t testing.TB, issuer *testenv.Issuer, cfg security.OAuthConfig) *security.OAuthVerifier {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cfg.Issuer, cfg.JWKSURL, cfg.Audience, cfg.CustomerClaim = issuer.ID, issuer.JWKSURL, audience, "customer_id"
+	v, err := security.NewOAuthVerifier(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -30,11 +30,12 @@ type Issuer struct {
 	// JWKSURL serves the current public keys.
 	JWKSURL string
 
-	mu   sync.Mutex
-	key  *rsa.PrivateKey
-	kid  string
-	srv  *httptest.Server
-	hits int
+	mu    sync.Mutex
+	key   *rsa.PrivateKey
+	kid   string
+	extra []*rsa.PrivateKey // further published keys (AddKey)
+	srv   *httptest.Server
+	hits  int
 }
 
 // NewIssuer starts an issuer; it stops when the test ends.
@@ -60,6 +61,20 @@ func (i *Issuer) Rotate(t testing.TB) {
 	defer i.mu.Unlock()
 	i.key = key
 	i.kid = fmt.Sprintf("k%d", time.Now().UnixNano())
+	i.extra = nil
+}
+
+// AddKey publishes one more signing key beside the current one (an issuer
+// in the middle of a rotation publishes two).
+func (i *Issuer) AddKey(t testing.TB) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.extra = append(i.extra, key)
 }
 
 // PrivateKey returns the current signing key, for tests that forge tokens.
@@ -87,12 +102,16 @@ func (i *Issuer) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.hits++
-	pub := i.key.PublicKey
 	b64 := base64.RawURLEncoding.EncodeToString
-	_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
-		"kty": "RSA", "use": "sig", "alg": "RS256", "kid": i.kid,
-		"n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes()),
-	}}})
+	jwk := func(k *rsa.PrivateKey, kid string) map[string]string {
+		return map[string]string{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+			"n": b64(k.PublicKey.N.Bytes()), "e": b64(big.NewInt(int64(k.PublicKey.E)).Bytes())}
+	}
+	keys := []map[string]string{jwk(i.key, i.kid)}
+	for n, k := range i.extra {
+		keys = append(keys, jwk(k, fmt.Sprintf("%s-extra-%d", i.kid, n)))
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys})
 }
 
 // Claims returns valid claims for audience: issued now, expiring in five
@@ -119,6 +138,29 @@ func (i *Issuer) Token(t testing.TB, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	tok.Header["kid"] = i.KID()
+	tok.Header["typ"] = "at+jwt" // RFC 9068
+	s, err := tok.SignedString(i.PrivateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TokenWithHeader signs claims with the current key and the header an
+// RFC 9068 issuer sends (alg RS256, typ at+jwt, kid), changed by header:
+// each entry is set, or deleted when its value is nil.
+func (i *Issuer) TokenWithHeader(t testing.TB, header map[string]any, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	tok.Header["kid"] = i.KID()
+	tok.Header["typ"] = "at+jwt"
+	for k, v := range header {
+		if v == nil {
+			delete(tok.Header, k)
+		} else {
+			tok.Header[k] = v
+		}
+	}
 	s, err := tok.SignedString(i.PrivateKey())
 	if err != nil {
 		t.Fatal(err)
