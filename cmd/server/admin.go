@@ -12,9 +12,11 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/example/order-mcp/internal/app"
 	"github.com/example/order-mcp/internal/audit"
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/config"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/store"
 )
 
@@ -30,7 +32,7 @@ func admin(ctx context.Context, cfg *config.Config, logger *slog.Logger, timeout
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	sealer, err := auditSealer(cfg, logger)
+	sealer, err := app.Sealer(cfg, logger)
 	if err != nil {
 		db.Close()
 		return nil, nil, nil, err
@@ -68,7 +70,7 @@ func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout i
 		return err
 	}
 	defer done()
-	res, err := db.Seed(ctx, time.Now())
+	res, err := db.Seed(ctx, demo.Dataset(time.Now()))
 	if err != nil {
 		return fmt.Errorf("seed: %w (has `server migrate` run?)", err)
 	}
@@ -77,13 +79,13 @@ func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout i
 	}
 	fmt.Fprintf(stdout, "seeded %d customers and %d orders (existing rows left as they were)\n", res.Customers, res.Orders)
 	fmt.Fprintln(stdout, "demo customers:")
-	for _, c := range store.DemoCustomers() {
+	for _, c := range demo.Customers() {
 		fmt.Fprintf(stdout, "  %s\n", c.ID)
 	}
 	return nil
 }
 
-func keys(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
+func keys(ctx context.Context, cfg *config.Config, getenv func(string) string, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errUsage
 	}
@@ -94,11 +96,11 @@ func keys(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []s
 	defer done()
 	switch args[0] {
 	case "create":
-		return keysCreate(ctx, db, w, args[1:], stdout, stderr)
+		return keysCreate(ctx, cfg, getenv, db, w, args[1:], stdout, stderr)
 	case "list":
 		return keysList(ctx, db, stdout)
 	case "revoke":
-		if len(args) != 2 || !security.LooksLikeAPIKeyID(args[1]) {
+		if len(args) != 2 || !auth.LooksLikeAPIKeyID(args[1]) {
 			return errors.New("usage: server keys revoke <key id> (12 characters, as shown by keys list)")
 		}
 		if err := db.RevokeAPIKey(ctx, args[1]); err != nil {
@@ -116,52 +118,68 @@ func keys(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []s
 	return errUsage
 }
 
-const keysCreateUsage = "usage: server keys create --name N --scopes a,b [--customer ID] [--expires DUR]"
+const keysCreateUsage = "usage: server keys create --name N --scopes a,b [--customer ID] [--expires DUR] [--replace]"
 
 // keysCreate mints a key. The key itself is printed once, alone, as the
 // last line of stdout, so scripts can take it with `tail -n 1`; everything
-// else goes to stderr. Only its hash is stored.
-func keysCreate(ctx context.Context, db *store.Store, w *audit.Writer, args []string, stdout, stderr io.Writer) error {
+// else, ready-to-paste client configuration included, goes to stderr. Only
+// its hash is stored. With --replace, the active keys of the same name are
+// revoked first, so a command that mints a demo key on every start (make
+// run, compose) does not pile up keys that never expire.
+func keysCreate(ctx context.Context, cfg *config.Config, getenv func(string) string, db *store.Store, w *audit.Writer, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys create")
 	name := fs.String("name", "", "a label for the key (who or what uses it)")
-	scopeList := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(security.KnownScopes(), ", "))
+	scopeList := fs.String("scopes", "", "comma-separated scopes: "+knownScopes())
 	customer := fs.String("customer", "", "bind the key to this customer id")
 	expires := fs.Duration("expires", 0, "expire the key after this long, e.g. 720h (default: never)")
+	replace := fs.Bool("replace", false, "revoke the active keys with the same name first")
 	if err := parseFlags(fs, args, keysCreateUsage); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 || *name == "" || len(*name) > 100 || strings.IndexFunc(*name, unicode.IsControl) >= 0 {
 		return errors.New(keysCreateUsage)
 	}
-	var scopes []string
+	var scopes []auth.Scope
 	for _, s := range strings.Split(*scopeList, ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
 		}
-		if !slices.Contains(security.KnownScopes(), s) {
-			return fmt.Errorf("unknown scope %q; known scopes: %s", s, strings.Join(security.KnownScopes(), ", "))
+		if !slices.Contains(auth.KnownScopes(), auth.Scope(s)) {
+			return fmt.Errorf("unknown scope %q; known scopes: %s", s, knownScopes())
 		}
-		if !slices.Contains(scopes, s) {
-			scopes = append(scopes, s)
+		if !slices.Contains(scopes, auth.Scope(s)) {
+			scopes = append(scopes, auth.Scope(s))
 		}
 	}
 	if len(scopes) == 0 {
-		return fmt.Errorf("--scopes is required; known scopes: %s", strings.Join(security.KnownScopes(), ", "))
+		return fmt.Errorf("--scopes is required; known scopes: %s", knownScopes())
 	}
 	// Fail closed at minting time too: a key that is neither bound to a
 	// customer nor staff would be refused on every request.
-	if *customer == "" && !slices.Contains(scopes, security.ScopeReadAny) {
+	if *customer == "" && !slices.Contains(scopes, auth.ScopeReadAny) {
 		return errors.New("a key needs --customer, or the orders:read:any scope to be a staff key")
 	}
 	if *expires < 0 {
 		return errors.New("--expires must be positive")
 	}
-	k, err := security.GenerateAPIKey()
+	if *replace {
+		revoked, err := db.RevokeAPIKeysNamed(ctx, *name)
+		if err != nil {
+			return err
+		}
+		for _, id := range revoked {
+			if err := w.Admin(ctx, "keys revoke", "revoked (replaced)", id); err != nil {
+				return fmt.Errorf("revoked %s, but could not record it in the audit trail: %w", id, err)
+			}
+			fmt.Fprintf(stderr, "revoked %s, the earlier key named %q\n", id, *name)
+		}
+	}
+	k, err := auth.GenerateAPIKey()
 	if err != nil {
 		return err
 	}
-	rec := store.APIKey{KeyID: k.KeyID, Name: *name, SecretSHA256: k.SecretSHA256, Scopes: scopes, CustomerID: *customer}
+	rec := store.APIKey{KeyID: k.KeyID, Name: *name, SecretSHA256: k.SecretSHA256, Scopes: auth.ScopeNames(scopes), CustomerID: *customer}
 	if *expires > 0 {
 		t := time.Now().Add(*expires)
 		rec.ExpiresAt = &t
@@ -175,14 +193,19 @@ func keysCreate(ctx context.Context, db *store.Store, w *audit.Writer, args []st
 	if err := w.Admin(ctx, "keys create", "created", k.KeyID); err != nil {
 		return fmt.Errorf("key created, but could not record it in the audit trail: %w", err)
 	}
-	fmt.Fprintf(stderr, "created key %s (%s) with scopes %s", k.KeyID, *name, strings.Join(scopes, ","))
+	fmt.Fprintf(stderr, "created key %s (%s) with scopes %s", k.KeyID, *name, strings.Join(auth.ScopeNames(scopes), ","))
 	if *customer != "" {
 		fmt.Fprintf(stderr, " for customer %s", *customer)
 	}
-	fmt.Fprintln(stderr, "\nthe key is shown once, on the next line; only its hash is stored:")
+	fmt.Fprintln(stderr)
+	printSnippets(stderr, cfg, getenv, k.Key)
+	fmt.Fprintln(stderr, "the key is shown once, on the next line; only its hash is stored:")
 	fmt.Fprintln(stdout, k.Key)
 	return nil
 }
+
+// knownScopes lists the scopes for usage and error messages.
+func knownScopes() string { return strings.Join(auth.ScopeNames(auth.KnownScopes()), ", ") }
 
 func keysList(ctx context.Context, db *store.Store, stdout io.Writer) error {
 	keys, err := db.ListAPIKeys(ctx)
@@ -218,7 +241,7 @@ func auditCmd(ctx context.Context, cfg *config.Config, logger *slog.Logger, args
 		return errors.New("usage: server audit verify")
 	}
 	// Verifying only reads, so it needs no audit writer of its own.
-	sealer, err := auditSealer(cfg, logger)
+	sealer, err := app.Sealer(cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 )
@@ -32,8 +33,8 @@ func benchTarget(b *testing.B, maxNs float64) {
 
 func benchSetup(b *testing.B) (*testenv.Env, string, string) {
 	env := testenv.New(b, dsn, testenv.Options{})
-	c := store.DemoCustomers()[3]
-	key, _ := env.Key(b, c.ID, security.ScopeRead)
+	c := demo.Customers()[3]
+	key, _ := env.Key(b, c.ID, auth.ScopeRead)
 	orders, err := env.App.ListRecentOrders(context.Background(), store.CustomerAccess(c.ID), c.ID, store.StatusDelivered, 1)
 	if err != nil || len(orders) == 0 {
 		b.Fatal("no delivered order to look up", err)

@@ -25,7 +25,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/dbtest"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 )
@@ -109,7 +111,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("migrate printed %q", out)
 	}
 	seeded := cli(t, env, "seed")
-	customer := store.DemoCustomers()[0].ID
+	customer := demo.Customers()[0].ID
 	if !strings.Contains(seeded, customer) {
 		t.Fatalf("seed did not list the demo customers: %q", seeded)
 	}
@@ -463,7 +465,7 @@ func checkLogs(t *testing.T, logs, key string) {
 	}
 	secret := key[strings.LastIndex(key, "_")+1:]
 	forbidden := []string{key, secret}
-	for _, c := range store.DemoCustomers() {
+	for _, c := range demo.Customers() {
 		forbidden = append(forbidden, c.Email, c.Phone, c.Address)
 	}
 	for _, s := range forbidden {
@@ -509,9 +511,9 @@ func runInProcess(t *testing.T, stateful bool) {
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
 
 	owner := dbtest.Owner(t, dsn)
-	key, _ := dbtest.MintKey(t, owner, dbtest.KeyOptions{Scopes: []string{"orders:read"}, CustomerID: store.DemoCustomers()[1].ID})
+	key, _ := dbtest.MintKey(t, owner, dbtest.KeyOptions{Scopes: []auth.Scope{"orders:read"}, CustomerID: demo.Customers()[1].ID})
 	cs := connect(t, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: testenv.BearerClient(key), MaxRetries: -1}, "")
-	checkSession(t, cs, store.DemoCustomers()[1].ID)
+	checkSession(t, cs, demo.Customers()[1].ID)
 	if stateful && cs.ID() == "" {
 		t.Fatal("stateful mode gave the session no id")
 	}

@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "seed":
 		return seed(ctx, cfg, logger, stdout)
 	case "keys":
-		return keys(ctx, cfg, logger, rest, stdout, stderr)
+		return keys(ctx, cfg, env, logger, rest, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, cfg, logger, rest, stdout)
 	case "serve":

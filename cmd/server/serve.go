@@ -8,27 +8,35 @@ import (
 	"net"
 	"time"
 
+	"github.com/example/order-mcp/internal/app"
 	"github.com/example/order-mcp/internal/config"
 	"github.com/example/order-mcp/internal/httpserver"
 )
 
-// checkCanAuthenticate refuses to expose the server beyond this machine
-// when nobody could authenticate: no active API key and no OAuth issuer.
-// (No request is ever served unauthenticated; this catches a deployment
-// that forgot its credentials before it is reachable.)
-func checkCanAuthenticate(ctx context.Context, cfg *config.Config, c *components) error {
-	if cfg.LoopbackHTTP() || cfg.OAuth() {
+// checkCanAuthenticate makes sure somebody can use the server. Beyond
+// loopback it refuses to listen when nobody could authenticate (no active
+// API key and no OAuth issuer): such a deployment forgot its credentials,
+// and must not be reachable before it has them. On loopback it starts (a
+// developer is about to mint a key), but says so, with the command that
+// mints one: every request would otherwise get 401 with no explanation.
+func checkCanAuthenticate(ctx context.Context, cfg *config.Config, a *app.App, logger *slog.Logger) error {
+	if cfg.OAuth() {
 		return nil
 	}
-	active, err := c.db.HasActiveAPIKey(ctx)
+	active, err := a.Store.HasActiveAPIKey(ctx)
 	if err != nil {
 		return fmt.Errorf("checking for API keys: %w", err)
 	}
-	if !active {
-		return fmt.Errorf("refusing to serve on %s: authentication is not configured "+
-			"(no active API key and no MCP_OAUTH_ISSUER); mint a key with `server keys create`", cfg.HTTPAddr)
+	switch {
+	case active:
+		return nil
+	case cfg.LoopbackHTTP():
+		logger.Warn("no active API key and no OAuth issuer: every request will be refused (401) until you mint a key: " +
+			"server keys create --name <who> --scopes orders:read --customer <customer id>")
+		return nil
 	}
-	return nil
+	return fmt.Errorf("refusing to serve on %s: authentication is not configured "+
+		"(no active API key and no MCP_OAUTH_ISSUER); mint a key with `server keys create`", cfg.HTTPAddr)
 }
 
 func loopbackAddr(a net.Addr) bool {
@@ -37,43 +45,22 @@ func loopbackAddr(a net.Addr) bool {
 }
 
 // serve runs the Streamable HTTP transport until ctx ends, then shuts down
-// gracefully: it stops accepting requests, lets those in flight finish,
-// and drains the audit writer.
+// gracefully: it stops accepting requests, lets those in flight finish
+// writing their whole answer, and drains the audit writer.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
 	if err := cfg.ValidateServe(); err != nil {
 		return err
 	}
-	c, closeAll, err := wire(ctx, cfg, logger)
+	a, err := app.New(ctx, cfg, logger, app.WithVersion(version))
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	if err := checkCanAuthenticate(ctx, cfg, c); err != nil {
+	defer a.Close()
+	if err := checkCanAuthenticate(ctx, cfg, a, logger); err != nil {
 		return err
 	}
 
-	handler := httpserver.New(httpserver.Deps{
-		Config: httpserver.Config{
-			ResourceURL:             cfg.ResourceURL,
-			OAuthIssuer:             cfg.OAuthIssuer,
-			AllowedOrigins:          cfg.AllowedOrigins,
-			AllowedHosts:            cfg.AllowedHosts,
-			TrustedProxies:          cfg.TrustedProxies,
-			MaxBodyBytes:            cfg.MaxBodyBytes,
-			TLS:                     cfg.TLS(),
-			Stateful:                cfg.Stateful,
-			SessionIdleTimeout:      cfg.SessionIdleTimeout,
-			MaxSessionsPerPrincipal: cfg.MaxSessionsPerPrincipal,
-		},
-		MCP:           c.mcp,
-		Authenticator: c.auth,
-		Lockout:       c.lockout,
-		Limits:        c.limits,
-		Audit:         c.audit,
-		Logger:        logger,
-		Ready:         c.db.Ping,
-	})
-	srv, err := httpserver.Listen(cfg.HTTPAddr, handler, cfg.TLSCertFile, cfg.TLSKeyFile, logger)
+	srv, err := httpserver.Listen(cfg.HTTPAddr, a.HTTPHandler(), cfg.TLSCertFile, cfg.TLSKeyFile, logger)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
@@ -90,12 +77,17 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	fmt.Fprintln(stdout, "listening on "+endpoint)
 
 	// Stateful sessions hold event streams open; close them when shutdown
-	// begins so the streams end and shutdown does not wait them out.
-	srv.OnShutdown(func() {
-		for ss := range c.mcp.Sessions() {
-			_ = ss.Close()
-		}
-	})
+	// begins so the streams end and shutdown does not wait them out. In
+	// stateless mode the SDK's sessions are the requests in flight
+	// themselves: closing them would cut answers off, so they are left to
+	// finish.
+	if cfg.Stateful {
+		srv.OnShutdown(func() {
+			for ss := range a.MCP.Sessions() {
+				_ = ss.Close()
+			}
+		})
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve() }()

@@ -9,9 +9,11 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/example/order-mcp/internal/app"
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/config"
 	"github.com/example/order-mcp/internal/mcpserver"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/sdkfix"
 )
 
 // stdio serves MCP over stdin and stdout for a local client (Claude
@@ -24,15 +26,15 @@ func stdio(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdin i
 	if err := cfg.ValidateStdio(); err != nil {
 		return err
 	}
-	c, closeAll, err := wire(ctx, cfg, logger)
+	a, err := app.New(ctx, cfg, logger, app.WithVersion(version))
 	if err != nil {
 		return err
 	}
-	defer closeAll()
+	defer a.Close()
 
-	p, err := c.auth.Authenticate(ctx, cfg.APIKey)
+	p, err := a.Auth.Authenticate(ctx, cfg.APIKey)
 	if err != nil {
-		if errors.Is(err, security.ErrInvalidCredential) {
+		if errors.Is(err, auth.ErrInvalidCredential) {
 			return fmt.Errorf("MCP_API_KEY was refused (unknown, revoked, expired or malformed): mint a new one with `server keys create`")
 		}
 		return fmt.Errorf("checking MCP_API_KEY: %w", err)
@@ -42,9 +44,9 @@ func stdio(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdin i
 
 	// The line cap is the HTTP body cap: the same bound on every transport.
 	// SafeWriter gives the SDK's own error answers fixed texts.
-	transport := &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: mcpserver.SafeWriter(nopWriteCloser{stdout}),
+	transport := &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: sdkfix.SafeWriter(nopWriteCloser{stdout}),
 		MaxLineLength: int(cfg.MaxBodyBytes)}
-	err = c.mcp.Run(mcpserver.WithCredential(ctx, "stdio", cfg.APIKey), transport)
+	err = a.MCP.Run(mcpserver.WithCredential(ctx, "stdio", cfg.APIKey), transport)
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("stdio session: %w", err)
 	}

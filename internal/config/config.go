@@ -58,6 +58,7 @@ type Config struct {
 
 	// Database.
 	StatementTimeout time.Duration
+	DBAcquireTimeout time.Duration
 	DBMaxConns       int32
 
 	// Audit.
@@ -156,6 +157,7 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 		RedisPrefix:          r.str("REDIS_PREFIX", "ordermcp"),
 
 		StatementTimeout: r.duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
+		DBAcquireTimeout: r.duration("DB_ACQUIRE_TIMEOUT", time.Second),
 		DBMaxConns:       int32(r.integer("DB_MAX_CONNS", 10, 1, 500)),
 
 		AuditHMACKey: []byte(r.secret("AUDIT_HMAC_KEY")),

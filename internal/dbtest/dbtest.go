@@ -16,7 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/store"
 )
 
@@ -70,7 +71,7 @@ func Main(m *testing.M, dsn *string) int {
 			fmt.Fprintf(os.Stderr, "dbtest: open %s: %v\n", name, err)
 			return 1
 		}
-		_, err = owner.Seed(ctx, time.Now())
+		_, err = owner.Seed(ctx, demo.Dataset(time.Now()))
 		owner.Close()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "dbtest: seed %s: %v\n", name, err)
@@ -128,7 +129,7 @@ func Scratch(t testing.TB) string {
 		t.Fatal(err)
 	}
 	defer owner.Close()
-	if _, err := owner.Seed(ctx, time.Now()); err != nil {
+	if _, err := owner.Seed(ctx, demo.Dataset(time.Now())); err != nil {
 		t.Fatalf("dbtest: seed %s: %v", name, err)
 	}
 	return dsn
@@ -196,7 +197,7 @@ func App(t testing.TB, dsn string, opts store.Options) *store.Store {
 // KeyOptions describes a key to mint for a test.
 type KeyOptions struct {
 	Name       string
-	Scopes     []string
+	Scopes     []auth.Scope
 	CustomerID string
 	ExpiresAt  *time.Time
 }
@@ -204,7 +205,7 @@ type KeyOptions struct {
 // MintKey creates an API key and returns it with its id.
 func MintKey(t testing.TB, owner *store.Store, o KeyOptions) (key, keyID string) {
 	t.Helper()
-	k, err := security.GenerateAPIKey()
+	k, err := auth.GenerateAPIKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func MintKey(t testing.TB, owner *store.Store, o KeyOptions) (key, keyID string)
 		o.Name = t.Name()
 	}
 	err = owner.CreateAPIKey(context.Background(), store.APIKey{
-		KeyID: k.KeyID, Name: o.Name, SecretSHA256: k.SecretSHA256, Scopes: o.Scopes,
+		KeyID: k.KeyID, Name: o.Name, SecretSHA256: k.SecretSHA256, Scopes: auth.ScopeNames(o.Scopes),
 		CustomerID: o.CustomerID, ExpiresAt: o.ExpiresAt,
 	})
 	if err != nil {

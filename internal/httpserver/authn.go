@@ -9,10 +9,12 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/modelcontextprotocol/go-sdk/auth"
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/mcpserver"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/refusal"
 )
 
 // queryTokenParams are query parameters a client might put a token in.
@@ -21,62 +23,64 @@ import (
 // records query strings).
 var queryTokenParams = []string{"access_token", "token", "api_key", "apikey", "key", "bearer"}
 
-// authenticate is step 5 of the /mcp chain: the lockout check, then the
-// bearer credential. It is the only place an HTTP request becomes a
-// principal, and it runs for every request: nothing is remembered between
-// requests.
+// authenticate is where an HTTP request becomes a principal: the lockout
+// check, then the bearer credential. It runs for every request: nothing is
+// remembered between requests.
 //
 // A refused credential gets 401 with a WWW-Authenticate challenge whose
 // error="invalid_token" says only that; why it was refused goes to the log.
-// Repeated failures lock the source out (429 with Retry-After).
+// Every failure counts in the address's lockout bucket, whatever key id
+// the credential names (see limits.AddressBucket for why). While the
+// address is locked, a credential is verified only when it names an API
+// key this process has seen succeed lately (a client behind the same NAT
+// as the attacker keeps working); anything else gets 429 before any
+// database work. Bearer JWTs are verified first in any case: their check
+// is a signature, not a lookup, and one garbage sender behind a shared
+// address must not lock out the OAuth callers there.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
 		query := r.URL.Query()
 		for _, p := range queryTokenParams {
 			if query.Has(p) {
-				s.challenge(w, r, "token_in_query", `error="invalid_request", error_description="send the token in the Authorization header"`,
-					"Credentials are only accepted in the Authorization header.")
+				s.challenge(w, r, refusal.TokenInQuery, `error="invalid_request", error_description="send the token in the Authorization header"`)
 				return
 			}
 		}
 		credential, ok := bearer(r)
 		if !ok {
-			s.challenge(w, r, "missing_credential", "", "Authentication required: send Authorization: Bearer <api key or token>.")
+			s.challenge(w, r, refusal.MissingCredential, "")
 			return
 		}
-		pre, prechecked := security.PrecheckBucket(st.ip, credential)
-		if prechecked {
-			if err := s.Lockout.Check(r.Context(), pre); err != nil {
+		bucket := limits.AddressBucket(st.ip)
+		keyID, isKey := auth.PresentedKeyID(credential)
+		if !auth.LooksLikeJWT(credential) {
+			if err := s.Lockout.Check(r.Context(), bucket); err != nil && !(isKey && s.recent.Has(keyID)) {
 				s.refuseLimit(w, r, "locked_out", err)
 				return
 			}
 		}
 		p, err := s.Authenticator.Authenticate(r.Context(), credential)
-		var authErr *security.AuthError
+		var authErr *auth.AuthError
 		switch {
 		case errors.As(err, &authErr):
 			s.Logger.LogAttrs(r.Context(), slog.LevelWarn, "credential refused",
 				slog.String("reason", authErr.Reason), slog.String("key_id", authErr.KeyID),
 				slog.String("client_ip", st.ip.String()))
-			failed := security.FailureBucket(st.ip, credential, authErr)
-			if !prechecked || failed.Name != pre.Name { // counted per address: is the address locked already?
-				if lerr := s.Lockout.Check(r.Context(), failed); lerr != nil {
-					s.refuseLimit(w, r, "locked_out", lerr)
-					return
-				}
-			}
-			if lerr := s.Lockout.Fail(r.Context(), failed); lerr != nil {
-				s.refuseLimit(w, r, "locked_out", lerr)
+			if lerr := s.Lockout.Fail(r.Context(), bucket); lerr != nil {
+				s.refuseLimit(w, r, "locked_out", lerr) // locked now, or already was
 				return
 			}
-			s.challenge(w, r, "invalid_credential", `error="invalid_token"`, "Invalid credential.")
+			s.challenge(w, r, refusal.InvalidCredential, `error="invalid_token"`)
 			return
 		case err != nil:
 			s.Logger.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable", slog.String("error", err.Error()))
 			w.Header().Set("Retry-After", "5")
-			s.refuse(w, r, http.StatusServiceUnavailable, "auth_unavailable", mcpserver.CodeUnavailable, "Temporarily unavailable. Please retry shortly.")
+			s.refuseAs(w, r, refusal.Unavailable, "auth_unavailable", refusal.Unavailable.Message())
 			return
+		}
+		if isKey {
+			s.recent.Add(keyID)
 		}
 		st.principal = p
 		next.ServeHTTP(w, r)
@@ -98,9 +102,9 @@ func bearer(r *http.Request) (string, bool) {
 // scope to ask for (RFC 9728, RFC 6750); with API keys only there is no
 // authorization server to point to, and the challenge says only which
 // realm it is.
-func (s *server) challenge(w http.ResponseWriter, r *http.Request, reason, errParams, msg string) {
-	w.Header().Set("WWW-Authenticate", s.challengeHeader(errParams, "orders:read"))
-	s.refuse(w, r, http.StatusUnauthorized, reason, mcpserver.CodeUnauthenticated, msg)
+func (s *server) challenge(w http.ResponseWriter, r *http.Request, kind refusal.Kind, errParams string) {
+	w.Header().Set("WWW-Authenticate", s.challengeHeader(errParams, string(auth.ScopeRead)))
+	s.refuse(w, r, kind, kind.Message())
 }
 
 func (s *server) challengeHeader(errParams, scope string) string {
@@ -127,12 +131,12 @@ func metadataURL(resource string) string {
 }
 
 // carryPrincipal is the TokenVerifier given to the SDK's RequireBearerToken.
-// It verifies nothing itself: step 5 did. It hands this request's principal
+// It verifies nothing itself: authenticate did. It hands this request's principal
 // to the SDK, which passes it to the MCP layer as req.Extra.TokenInfo.
-func (s *server) carryPrincipal(ctx context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
+func (s *server) carryPrincipal(ctx context.Context, _ string, r *http.Request) (*sdkauth.TokenInfo, error) {
 	st := state(r)
 	if st.principal == nil {
-		return nil, auth.ErrInvalidToken // fail closed if the chain was miswired
+		return nil, sdkauth.ErrInvalidToken // fail closed if the chain was miswired
 	}
 	ti := mcpserver.TokenInfo(st.principal)
 	if st.charged {

@@ -11,9 +11,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/httpserver"
-	"github.com/example/order-mcp/internal/security"
-	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
@@ -30,19 +30,19 @@ func TestReadOnlyCallerCannotCancel(t *testing.T) {
 	}{{"APIKeysOnly", false}, {"OAuthConfigured", true}} {
 		t.Run(mode.name, func(t *testing.T) {
 			env := authzNewEnv(t, mode.oauth, httpserver.Config{})
-			customerID, orders := authzCustomer(t, env.Env, store.DemoCustomers()[3], 2)
+			customerID, orders := authzCustomer(t, env.Env, demo.Customers()[3], 2)
 			target := orders[0]
-			readOnly, _ := env.Key(t, customerID, security.ScopeRead)
-			canCancel, _ := env.Key(t, customerID, security.ScopeRead, security.ScopeCancel)
+			readOnly, _ := env.Key(t, customerID, auth.ScopeRead)
+			canCancel, _ := env.Key(t, customerID, auth.ScopeRead, auth.ScopeCancel)
 			callers := []struct{ name, credential string }{{"APIKey", readOnly}}
 			var secrets []string
 			if mode.oauth {
-				tok := env.issuer.Token(t, authzCustomerClaims(env.issuer, "read-only-user", customerID, security.ScopeRead))
+				tok := env.issuer.Token(t, authzCustomerClaims(env.issuer, "read-only-user", customerID, auth.ScopeRead))
 				callers = append(callers, struct{ name, credential string }{"OAuthToken", tok})
 				secrets = authzTokenSecrets(tok)
 			}
 			cancel := authzToolCall(1, "cancel_order", map[string]any{"order_id": target, "reason": "ordered_by_mistake"})
-			wantChallenge := map[string]string{"realm": "order-mcp", "error": "insufficient_scope", "scope": security.ScopeCancel}
+			wantChallenge := map[string]string{"realm": "order-mcp", "error": "insufficient_scope", "scope": auth.ScopeCancel}
 			if mode.oauth {
 				wantChallenge["resource_metadata"] = authzMetadataURL
 			}
@@ -169,9 +169,9 @@ func TestSmuggledCancelCallsAreRefused(t *testing.T) {
 	}
 	// One pending order per case and caller: a case that wrongly cancels
 	// shows up in that case alone.
-	customerID, orders := authzCustomer(t, env.Env, store.DemoCustomers()[4], 2*len(tests)+1)
-	readOnly, _ := env.Key(t, customerID, security.ScopeRead)
-	canCancel, _ := env.Key(t, customerID, security.ScopeRead, security.ScopeCancel)
+	customerID, orders := authzCustomer(t, env.Env, demo.Customers()[4], 2*len(tests)+1)
+	readOnly, _ := env.Key(t, customerID, auth.ScopeRead)
+	canCancel, _ := env.Key(t, customerID, auth.ScopeRead, auth.ScopeCancel)
 	for c, caller := range []struct{ name, key string }{{"ReadOnlyCaller", readOnly}, {"CallerWithCancelScope", canCancel}} {
 		t.Run(caller.name, func(t *testing.T) {
 			for i, tt := range tests {
@@ -214,7 +214,7 @@ func TestSmuggledCancelCallsAreRefused(t *testing.T) {
 // generations.
 func TestCustomerCannotReachAnotherCustomersOrders(t *testing.T) {
 	env := authzNewEnv(t, true, httpserver.Config{})
-	demo := store.DemoCustomers()
+	demo := demo.Customers()
 	alice, bob := demo[0], demo[1]
 	bobOrders, err := env.OwnerQueryStrings(t, `SELECT id FROM orders WHERE customer_id = $1 ORDER BY id`, bob.ID)
 	if err != nil || len(bobOrders) == 0 {
@@ -223,9 +223,9 @@ func TestCustomerCannotReachAnotherCustomersOrders(t *testing.T) {
 	// A copy of bob with pending orders of its own, for the cancellation.
 	bobCopy, bobPending := authzCustomer(t, env.Env, bob, 1)
 	bobOrders = append(bobOrders, bobPending...)
-	key, _ := env.Key(t, alice.ID, security.ScopeRead, security.ScopeCancel)
-	tok := env.issuer.Token(t, authzCustomerClaims(env.issuer, "alice-user", alice.ID, security.ScopeRead, security.ScopeCancel))
-	bobKey, _ := env.Key(t, bob.ID, security.ScopeRead)
+	key, _ := env.Key(t, alice.ID, auth.ScopeRead, auth.ScopeCancel)
+	tok := env.issuer.Token(t, authzCustomerClaims(env.issuer, "alice-user", alice.ID, auth.ScopeRead, auth.ScopeCancel))
+	bobKey, _ := env.Key(t, bob.ID, auth.ScopeRead)
 
 	call := func(t *testing.T, cs *mcp.ClientSession, tool string, args map[string]any) (*mcp.CallToolResult, string) {
 		t.Helper()
@@ -300,12 +300,12 @@ func TestCustomerCannotReachAnotherCustomersOrders(t *testing.T) {
 // personal data masked.
 func TestOAuthCallersEndToEnd(t *testing.T) {
 	env := authzNewEnv(t, true, httpserver.Config{})
-	demo := store.DemoCustomers()
+	demo := demo.Customers()
 	maya := demo[0]
 	customerID, orders := authzCustomer(t, env.Env, demo[5], 2)
 	customerTok := env.issuer.Token(t, authzCustomerClaims(env.issuer, "customer-e2e", customerID,
-		security.ScopeRead, security.ScopeCancel))
-	staffTok := env.issuer.Token(t, env.issuer.Claims(authzAudience, "staff-e2e", security.ScopeRead, security.ScopeReadAny))
+		auth.ScopeRead, auth.ScopeCancel))
+	staffTok := env.issuer.Token(t, env.issuer.Claims(authzAudience, "staff-e2e", auth.ScopeRead, auth.ScopeReadAny))
 	mayaOrders, err := env.OwnerQueryStrings(t, `SELECT id FROM orders WHERE customer_id = $1 ORDER BY id`, maya.ID)
 	if err != nil || len(mayaOrders) == 0 {
 		t.Fatalf("maya's orders: %v %v", mayaOrders, err)
@@ -382,8 +382,8 @@ func TestTokenInsideTheClockSkewIsServed(t *testing.T) {
 	aud := "http://127.0.0.1/mcp"
 	env := testenv.New(t, dsn, testenv.Options{TokenVerifier: issuer.Verifier(t, aud),
 		HTTP: httpserver.Config{ResourceURL: aud, OAuthIssuer: issuer.ID}})
-	claims := issuer.Claims(aud, "skewed", security.ScopeRead)
-	claims["customer_id"] = store.DemoCustomers()[1].ID
+	claims := issuer.Claims(aud, "skewed", auth.ScopeRead)
+	claims["customer_id"] = demo.Customers()[1].ID
 	claims["exp"] = time.Now().Add(-10 * time.Second).Unix()
 	claims["iat"] = time.Now().Add(-time.Minute).Unix()
 	claims["nbf"] = time.Now().Add(-time.Minute).Unix()

@@ -11,9 +11,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/httpserver"
-	"github.com/example/order-mcp/internal/security"
-	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
@@ -98,14 +98,14 @@ func (b *authzSwapBearer) client() *http.Client {
 func TestStatefulSessions(t *testing.T) {
 	env := authzNewEnv(t, true, httpserver.Config{Stateful: true, SessionIdleTimeout: time.Minute, MaxSessionsPerPrincipal: 2})
 	iss := env.issuer
-	demo := store.DemoCustomers()
+	demo := demo.Customers()
 	customerA, ordersA := authzCustomer(t, env.Env, demo[0], 2)
 	customerB, _ := authzCustomer(t, env.Env, demo[1], 1)
 	getA := authzToolCall(7, "get_order_status", map[string]any{"order_id": ordersA[0]})
 	var keys, tokens []string
 
 	t.Run("GoSDKClientWorks", func(t *testing.T) {
-		key, _ := env.Key(t, customerA, security.ScopeRead)
+		key, _ := env.Key(t, customerA, auth.ScopeRead)
 		keys = append(keys, key)
 		// A short client timeout: connecting waits for the standalone event
 		// stream's headers, and a server that never sends them should fail
@@ -127,11 +127,11 @@ func TestStatefulSessions(t *testing.T) {
 	})
 
 	t.Run("SessionReplayedByAnotherPrincipalIsRefused", func(t *testing.T) {
-		owner, _ := env.Key(t, customerA, security.ScopeRead, security.ScopeCancel)
-		otherCustomer, _ := env.Key(t, customerB, security.ScopeRead)
-		sameCustomerOtherKey, _ := env.Key(t, customerA, security.ScopeRead, security.ScopeCancel)
-		otherSubject := iss.Token(t, authzCustomerClaims(iss, "someone-else", customerA, security.ScopeRead))
-		staff := iss.Token(t, iss.Claims(authzAudience, "staff-member", security.ScopeRead, security.ScopeReadAny))
+		owner, _ := env.Key(t, customerA, auth.ScopeRead, auth.ScopeCancel)
+		otherCustomer, _ := env.Key(t, customerB, auth.ScopeRead)
+		sameCustomerOtherKey, _ := env.Key(t, customerA, auth.ScopeRead, auth.ScopeCancel)
+		otherSubject := iss.Token(t, authzCustomerClaims(iss, "someone-else", customerA, auth.ScopeRead))
+		staff := iss.Token(t, iss.Claims(authzAudience, "staff-member", auth.ScopeRead, auth.ScopeReadAny))
 		keys = append(keys, owner, otherCustomer, sameCustomerOtherKey)
 		tokens = append(tokens, append(authzTokenSecrets(otherSubject), authzTokenSecrets(staff)...)...)
 		id := authzOpenSession(t, env.url, owner)
@@ -185,7 +185,7 @@ func TestStatefulSessions(t *testing.T) {
 
 	t.Run("RefreshedTokenOfTheSameSubjectKeepsTheSession", func(t *testing.T) {
 		mint := func(subject string) string {
-			tok := iss.Token(t, authzCustomerClaims(iss, subject, customerA, security.ScopeRead))
+			tok := iss.Token(t, authzCustomerClaims(iss, subject, customerA, auth.ScopeRead))
 			tokens = append(tokens, authzTokenSecrets(tok)...)
 			return tok
 		}
@@ -229,13 +229,13 @@ func TestStatefulSessions(t *testing.T) {
 			slices.Sort(names)
 			return names
 		}
-		full := mint(security.ScopeRead, security.ScopeCancel)
+		full := mint(auth.ScopeRead, auth.ScopeCancel)
 		id := authzOpenSession(t, env.url, full)
 		if got := tools(t, full, id); !slices.Contains(got, "cancel_order") {
 			t.Fatalf("tools %v before the refresh", got)
 		}
 
-		readOnly := mint(security.ScopeRead)
+		readOnly := mint(auth.ScopeRead)
 		if got, want := tools(t, readOnly, id), []string{"get_order_status", "list_recent_orders"}; !slices.Equal(got, want) {
 			t.Fatalf("tools %v after the refresh, want %v", got, want)
 		}
@@ -245,12 +245,12 @@ func TestStatefulSessions(t *testing.T) {
 			t.Fatalf("cancel in the session with the read-only token: %d %s", r.status, r.body)
 		}
 		authzWantChallenge(t, r, map[string]string{"realm": "order-mcp", "error": "insufficient_scope",
-			"scope": security.ScopeCancel, "resource_metadata": authzMetadataURL})
+			"scope": auth.ScopeCancel, "resource_metadata": authzMetadataURL})
 		authzNotCancelled(t, env.Env, target)
 
 		// The control: the same session with a token that has the scope
 		// again cancels the order.
-		r = authzPost(t, env.url, mint(security.ScopeRead, security.ScopeCancel), cancel, authzSession(id)...)
+		r = authzPost(t, env.url, mint(auth.ScopeRead, auth.ScopeCancel), cancel, authzSession(id)...)
 		if msg := authzDecode(t, r); r.status != http.StatusOK || msg.Result == nil || msg.Result.IsError {
 			t.Fatalf("cancel with the scope back: %d %s", r.status, r.body)
 		}
@@ -260,8 +260,8 @@ func TestStatefulSessions(t *testing.T) {
 	})
 
 	t.Run("ThirdSessionOfOnePrincipalIsRefused", func(t *testing.T) {
-		key, _ := env.Key(t, customerA, security.ScopeRead)
-		other, _ := env.Key(t, customerA, security.ScopeRead)
+		key, _ := env.Key(t, customerA, auth.ScopeRead)
+		other, _ := env.Key(t, customerA, auth.ScopeRead)
 		keys = append(keys, key, other)
 		first := authzOpenSession(t, env.url, key)
 		authzOpenSession(t, env.url, key)
@@ -296,7 +296,7 @@ func TestStatefulSessions(t *testing.T) {
 		// principal.
 		mint := func() string {
 			time.Sleep(5 * time.Millisecond) // distinct jti
-			tok := iss.Token(t, authzCustomerClaims(iss, "many-tokens-user", customerA, security.ScopeRead))
+			tok := iss.Token(t, authzCustomerClaims(iss, "many-tokens-user", customerA, auth.ScopeRead))
 			tokens = append(tokens, authzTokenSecrets(tok)...)
 			return tok
 		}
@@ -316,8 +316,8 @@ func TestStatefulSessions(t *testing.T) {
 func TestIdleSessionExpires(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	env := authzNewEnv(t, false, httpserver.Config{Stateful: true, SessionIdleTimeout: idle, MaxSessionsPerPrincipal: 2})
-	customer := store.DemoCustomers()[2]
-	key, _ := env.Key(t, customer.ID, security.ScopeRead)
+	customer := demo.Customers()[2]
+	key, _ := env.Key(t, customer.ID, auth.ScopeRead)
 	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
 
 	t.Run("IdleSessionIsGone", func(t *testing.T) {

@@ -32,10 +32,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/dbtest"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/httpserver"
-	"github.com/example/order-mcp/internal/security"
-	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
@@ -49,9 +50,9 @@ const authzMetadataURL = "https://mcp.example.test/.well-known/oauth-protected-r
 
 // authzNoLockout keeps the brute-force lockout out of these tests, which
 // present many bad credentials on purpose; the lockout has tests of its own.
-var authzNoLockout = func() security.LockoutPolicy {
-	p := security.DefaultLockoutPolicy()
-	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
+var authzNoLockout = func() limits.Policy {
+	p := limits.DefaultPolicy()
+	p.Threshold = 1_000_000
 	return p
 }()
 
@@ -306,7 +307,7 @@ func authzID(prefix string) string {
 // demo customer from (same personal data, so the same secrets) under a
 // fresh id, with n pending orders. Tests that check an order was not
 // cancelled use these orders, which no other test can cancel.
-func authzCustomer(t *testing.T, env *testenv.Env, from store.DemoCustomer, n int) (customerID string, orders []string) {
+func authzCustomer(t *testing.T, env *testenv.Env, from demo.Customer, n int) (customerID string, orders []string) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, env.DSN)
@@ -442,18 +443,18 @@ func authzResultJSON(t *testing.T, res *mcp.CallToolResult) string {
 // names the realm and nothing else) and with OAuth configured (it points to
 // the metadata and the scope to ask for).
 func TestUnauthenticatedRequestsAreRefused(t *testing.T) {
-	customer := store.DemoCustomers()[0]
+	customer := demo.Customers()[0]
 	for _, mode := range []struct {
 		name  string
 		oauth bool
 	}{{"APIKeysOnly", false}, {"OAuthConfigured", true}} {
 		t.Run(mode.name, func(t *testing.T) {
 			env := authzNewEnv(t, mode.oauth, httpserver.Config{})
-			valid, _ := env.Key(t, customer.ID, security.ScopeRead)
-			revoked, revokedID := env.Key(t, customer.ID, security.ScopeRead)
+			valid, _ := env.Key(t, customer.ID, auth.ScopeRead)
+			revoked, revokedID := env.Key(t, customer.ID, auth.ScopeRead)
 			past := time.Now().Add(-time.Hour)
 			expired, _ := dbtest.MintKey(t, env.Owner, dbtest.KeyOptions{
-				Scopes: []string{security.ScopeRead}, CustomerID: customer.ID, ExpiresAt: &past})
+				Scopes: []auth.Scope{auth.ScopeRead}, CustomerID: customer.ID, ExpiresAt: &past})
 			wrongSecret := valid[:len(valid)-4] + "aaaa"
 			if strings.HasSuffix(valid, "aaaa") {
 				wrongSecret = valid[:len(valid)-4] + "bbbb"
@@ -476,7 +477,7 @@ func TestUnauthenticatedRequestsAreRefused(t *testing.T) {
 					c["error"] = "invalid_token"
 				}
 				if mode.oauth {
-					c["resource_metadata"], c["scope"] = authzMetadataURL, security.ScopeRead
+					c["resource_metadata"], c["scope"] = authzMetadataURL, auth.ScopeRead
 				}
 				return c
 			}
@@ -567,13 +568,13 @@ func authzSignRS256(key *rsa.PrivateKey, kid string) authzForge {
 func TestForgedAndMisdirectedTokensAreRefused(t *testing.T) {
 	env := authzNewEnv(t, true, httpserver.Config{})
 	iss := env.issuer
-	customer := store.DemoCustomers()[1]
+	customer := demo.Customers()[1]
 	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
 	valid := func() jwt.MapClaims {
-		return authzCustomerClaims(iss, "forge-subject", customer.ID, security.ScopeRead)
+		return authzCustomerClaims(iss, "forge-subject", customer.ID, auth.ScopeRead)
 	}
 	issuerSigned := func(t *testing.T, iss *testenv.Issuer, c jwt.MapClaims) string { return iss.Token(t, c) }
 	body := authzToolCall(1, "list_recent_orders", map[string]any{})
@@ -637,7 +638,7 @@ func TestForgedAndMisdirectedTokensAreRefused(t *testing.T) {
 			return s
 		}, "jwt: bad signature or algorithm not allowed"},
 		{"TokenBindingNoCustomerAndNotStaffIsRefused", func() jwt.MapClaims {
-			return iss.Claims(authzAudience, "forge-subject", security.ScopeRead, security.ScopeCancel)
+			return iss.Claims(authzAudience, "forge-subject", auth.ScopeRead, auth.ScopeCancel)
 		}, issuerSigned, "jwt: no customer claim and not staff"},
 		{"TokenWithMalformedCustomerClaimIsRefused", func() jwt.MapClaims {
 			c := valid()
@@ -662,7 +663,7 @@ func TestForgedAndMisdirectedTokensAreRefused(t *testing.T) {
 				t.Fatalf("status %d, want 401: %s", r.status, r.body)
 			}
 			authzWantChallenge(t, r, map[string]string{"realm": "order-mcp", "error": "invalid_token",
-				"resource_metadata": authzMetadataURL, "scope": security.ScopeRead})
+				"resource_metadata": authzMetadataURL, "scope": auth.ScopeRead})
 			authzSaysNothingWhy(t, r)
 			authzLogged(t, env.Env, mark, tt.reason)
 			if refusedBody == "" {
@@ -692,9 +693,9 @@ func TestForgedAndMisdirectedTokensAreRefused(t *testing.T) {
 // token nor the query string reaches the log.
 func TestTokenInQueryStringIsRefusedAndNeverLogged(t *testing.T) {
 	env := authzNewEnv(t, true, httpserver.Config{})
-	customer := store.DemoCustomers()[2]
-	key, _ := env.Key(t, customer.ID, security.ScopeRead)
-	tok := env.issuer.Token(t, authzCustomerClaims(env.issuer, "query-subject", customer.ID, security.ScopeRead))
+	customer := demo.Customers()[2]
+	key, _ := env.Key(t, customer.ID, auth.ScopeRead)
+	tok := env.issuer.Token(t, authzCustomerClaims(env.issuer, "query-subject", customer.ID, auth.ScopeRead))
 	const canary = "QUERYCANARY7Q3"
 	body := authzToolCall(1, "list_recent_orders", map[string]any{})
 
@@ -717,7 +718,7 @@ func TestTokenInQueryStringIsRefusedAndNeverLogged(t *testing.T) {
 			}
 			authzWantChallenge(t, r, map[string]string{"realm": "order-mcp", "error": "invalid_request",
 				"error_description": "send the token in the Authorization header",
-				"resource_metadata": authzMetadataURL, "scope": security.ScopeRead})
+				"resource_metadata": authzMetadataURL, "scope": auth.ScopeRead})
 			if strings.Contains(r.body, `"result"`) {
 				t.Fatalf("got a result: %s", r.body)
 			}
@@ -779,7 +780,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 					t.Fatalf("authorization_servers %v, want [%s]", meta.AuthorizationServers, env.issuer.ID)
 				}
 				got := slices.Sorted(slices.Values(meta.ScopesSupported))
-				if want := []string{security.ScopeCancel, security.ScopeRead, security.ScopeReadAny}; !slices.Equal(got, want) {
+				if want := []auth.Scope{auth.ScopeCancel, auth.ScopeRead, auth.ScopeReadAny}; !slices.Equal(got, want) {
 					t.Fatalf("scopes_supported %v, want %v", got, want)
 				}
 				if !slices.Equal(meta.BearerMethods, []string{"header"}) {

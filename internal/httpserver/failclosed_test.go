@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/httpserver"
-	"github.com/example/order-mcp/internal/security"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 )
@@ -27,7 +27,7 @@ func TestLockoutStoreFailureFailsClosed(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{LockoutStore: broken})
 	base := hardServe(t, env.Handler())
 	customer, orders := hardCustomer(t, env, 1)
-	key, keyID := env.Key(t, customer, security.ScopeRead)
+	key, keyID := env.Key(t, customer, auth.ScopeRead)
 	c := hardClient(t, ip(1))
 
 	tests := map[string]string{

@@ -35,10 +35,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/ulule/limiter/v3"
 
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/httpserver"
+	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/logging"
-	"github.com/example/order-mcp/internal/mcpserver"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/redisstore"
+	"github.com/example/order-mcp/internal/refusal"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 	"github.com/example/order-mcp/internal/tools"
@@ -236,7 +239,7 @@ func hardLimited(t testing.TB, r hardResp) int {
 		t.Fatalf("Retry-After %q, want a positive number of seconds", r.header.Get("Retry-After"))
 	}
 	m := r.rpc(t)
-	if m.Error == nil || m.Error.Code != mcpserver.CodeRateLimited || !strings.HasPrefix(m.Error.Message, "Too many requests") {
+	if m.Error == nil || m.Error.Code != refusal.CodeRateLimited || !strings.HasPrefix(m.Error.Message, "Too many requests") {
 		t.Fatalf("429 body is not the fixed rate-limit error: %s", r.body)
 	}
 	return ra
@@ -247,7 +250,7 @@ func hardLimited(t testing.TB, r hardResp) int {
 func hardRPCLimited(t testing.TB, r hardResp, what string) string {
 	t.Helper()
 	m := r.rpc(t)
-	if m.Error == nil || m.Error.Code != mcpserver.CodeRateLimited || !strings.Contains(m.Error.Message, what) {
+	if m.Error == nil || m.Error.Code != refusal.CodeRateLimited || !strings.Contains(m.Error.Message, what) {
 		t.Fatalf("want a JSON-RPC rate-limit error about %q, got %d %s", what, r.status, r.body)
 	}
 	var data struct {
@@ -303,7 +306,7 @@ func hardID(prefix string) string {
 // can cancel.
 func hardCustomer(t testing.TB, env *testenv.Env, n int) (customerID string, orders []string) {
 	t.Helper()
-	from := store.DemoCustomers()[0]
+	from := demo.Customers()[0]
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, env.DSN)
 	if err != nil {
@@ -416,7 +419,7 @@ func hardNoSecrets(t testing.TB, envs []*testenv.Env, keys []string, answers ...
 }
 
 // hardLimits are generous limits with the given changes.
-func hardLimits(change func(*security.LimitsConfig)) *security.LimitsConfig {
+func hardLimits(change func(*limits.Config)) *limits.Config {
 	l := testenv.GenerousLimits()
 	change(&l)
 	return &l
@@ -440,9 +443,9 @@ func perMinute(n int64) limiter.Rate { return limiter.Rate{Period: time.Minute, 
 
 // hardNoLockout keeps the brute-force lockout out of tests that refuse many
 // requests on purpose; the lockout has tests of its own.
-var hardNoLockout = func() security.LockoutPolicy {
-	p := security.DefaultLockoutPolicy()
-	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
+var hardNoLockout = func() limits.Policy {
+	p := limits.DefaultPolicy()
+	p.Threshold = 1_000_000
 	return p
 }()
 
@@ -485,11 +488,11 @@ func TestAddressFloodIsThrottled(t *testing.T) {
 	t.Parallel()
 	ip := hardIPs()
 	const limit = 5
-	env := testenv.New(t, dsn, testenv.Options{Limits: hardLimits(func(l *security.LimitsConfig) { l.PerIP = perMinute(limit) })})
+	env := testenv.New(t, dsn, testenv.Options{Limits: hardLimits(func(l *limits.Config) { l.PerIP = perMinute(limit) })})
 	base := hardServe(t, env.Handler())
-	customers := store.DemoCustomers()
-	key, _ := env.Key(t, customers[0].ID, security.ScopeRead)
-	otherKey, _ := env.Key(t, customers[1].ID, security.ScopeRead)
+	customers := demo.Customers()
+	key, _ := env.Key(t, customers[0].ID, auth.ScopeRead)
+	otherKey, _ := env.Key(t, customers[1].ID, auth.ScopeRead)
 	order := hardOrders(t, env, customers[0].ID)[0]
 	otherOrder := hardOrders(t, env, customers[1].ID)[0]
 
@@ -575,12 +578,12 @@ func TestForwardedForCannotChooseTheClientAddress(t *testing.T) {
 	const limit = 3
 	proxy := ip(10)
 	env := testenv.New(t, dsn, testenv.Options{
-		Limits: hardLimits(func(l *security.LimitsConfig) { l.PerIP = perMinute(limit) }),
+		Limits: hardLimits(func(l *limits.Config) { l.PerIP = perMinute(limit) }),
 		HTTP:   httpserver.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix(proxy + "/32")}},
 	})
 	base := hardServe(t, env.Handler())
-	customer := store.DemoCustomers()[0]
-	key, _ := env.Key(t, customer.ID, security.ScopeRead)
+	customer := demo.Customers()[0]
+	key, _ := env.Key(t, customer.ID, auth.ScopeRead)
 	order := hardOrders(t, env, customer.ID)[0]
 
 	tests := []struct {
@@ -688,11 +691,11 @@ func TestPrincipalLimitsThrottleToolCalls(t *testing.T) {
 	t.Parallel()
 	ip := hardIPs()
 	const limit = 3
-	customers := store.DemoCustomers()
+	customers := demo.Customers()
 	blockID := hardOrdersAt(t, customers[2].ID)[0]
 	gate := &hardGateStore{blockID: blockID, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	env := testenv.New(t, dsn, testenv.Options{
-		Limits: hardLimits(func(l *security.LimitsConfig) {
+		Limits: hardLimits(func(l *limits.Config) {
 			l.PerPrincipal = perMinute(limit)
 			l.Concurrency = 1
 		}),
@@ -705,10 +708,10 @@ func TestPrincipalLimitsThrottleToolCalls(t *testing.T) {
 			close(gate.release)
 		}
 	})
-	keyA, idA := env.Key(t, customers[0].ID, security.ScopeRead)
-	keyB, _ := env.Key(t, customers[1].ID, security.ScopeRead)
-	keyC, idC := env.Key(t, customers[2].ID, security.ScopeRead)
-	keyD, _ := env.Key(t, customers[3].ID, security.ScopeRead)
+	keyA, idA := env.Key(t, customers[0].ID, auth.ScopeRead)
+	keyB, _ := env.Key(t, customers[1].ID, auth.ScopeRead)
+	keyC, idC := env.Key(t, customers[2].ID, auth.ScopeRead)
+	keyD, _ := env.Key(t, customers[3].ID, auth.ScopeRead)
 	orderA := hardOrders(t, env, customers[0].ID)[0]
 	orderB := hardOrders(t, env, customers[1].ID)[0]
 	otherC := hardOrders(t, env, customers[2].ID)[1]
@@ -817,14 +820,14 @@ func TestCancellationBudgetsHold(t *testing.T) {
 
 	t.Run("PerKeyBudget", func(t *testing.T) {
 		env := testenv.New(t, dsn, testenv.Options{
-			Limits: hardLimits(func(l *security.LimitsConfig) { l.CancelPerPrincipal = perMinute(1) }),
+			Limits: hardLimits(func(l *limits.Config) { l.CancelPerPrincipal = perMinute(1) }),
 		})
 		base := hardServe(t, env.Handler())
 		c := hardClient(t, attacker)
 		cust, orders := hardCustomer(t, env, 3)
 		other, otherOrders := hardCustomer(t, env, 1)
-		key, keyID := env.Key(t, cust, security.ScopeRead, security.ScopeCancel)
-		otherKey, _ := env.Key(t, other, security.ScopeRead, security.ScopeCancel)
+		key, keyID := env.Key(t, cust, auth.ScopeRead, auth.ScopeCancel)
+		otherKey, _ := env.Key(t, other, auth.ScopeRead, auth.ScopeCancel)
 
 		r := hardDo(t, c, base, hardReq{key: key, body: hardCall("cancel_order", map[string]any{"order_id": orders[0]})})
 		hardServed(t, r, orders[0])
@@ -856,10 +859,10 @@ func TestCancellationBudgetsHold(t *testing.T) {
 		c := hardClient(t, attacker)
 		cust, orders := hardCustomer(t, env, 3)
 		other, otherOrders := hardCustomer(t, env, 1)
-		first, _ := env.Key(t, cust, security.ScopeRead, security.ScopeCancel)
-		second, secondID := env.Key(t, cust, security.ScopeRead, security.ScopeCancel)
-		staff, staffID := env.Key(t, "", security.ScopeRead, security.ScopeReadAny, security.ScopeCancel)
-		otherKey, _ := env.Key(t, other, security.ScopeRead, security.ScopeCancel)
+		first, _ := env.Key(t, cust, auth.ScopeRead, auth.ScopeCancel)
+		second, secondID := env.Key(t, cust, auth.ScopeRead, auth.ScopeCancel)
+		staff, staffID := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny, auth.ScopeCancel)
+		otherKey, _ := env.Key(t, other, auth.ScopeRead, auth.ScopeCancel)
 
 		hardServed(t, hardDo(t, c, base, hardReq{key: first, body: hardCall("cancel_order", map[string]any{"order_id": orders[0]})}), orders[0])
 
@@ -901,7 +904,7 @@ func TestCancellationBudgetsHold(t *testing.T) {
 
 // hardLockoutPolicy locks a key id after 3 failures and an address after
 // 6, first for 5 seconds, then 10, 20...
-var hardLockoutPolicy = security.LockoutPolicy{
+var hardLockoutPolicy = limits.Policy{
 	Threshold: 3, AddressThreshold: 6, Window: time.Minute,
 	Base: 5 * time.Second, Max: time.Minute, Decay: time.Hour,
 }
@@ -909,7 +912,7 @@ var hardLockoutPolicy = security.LockoutPolicy{
 // hardWrongSecret returns a credential naming keyID with a wrong secret of
 // the right shape.
 func hardWrongSecret(keyID string) string {
-	return security.KeyPrefix + "_" + keyID + "_" + strings.Repeat("a", 52)
+	return auth.KeyPrefix + "_" + keyID + "_" + strings.Repeat("a", 52)
 }
 
 // TestBruteForceIsLockedOut guesses secrets for one key id from one
@@ -920,11 +923,11 @@ func TestBruteForceIsLockedOut(t *testing.T) {
 	t.Parallel()
 	backends := []struct {
 		name   string
-		shared func(t *testing.T, prefix string) *security.SharedCounters
+		shared func(t *testing.T, prefix string) *redisstore.Counters
 	}{
-		{"Postgres", func(*testing.T, string) *security.SharedCounters { return nil }},
-		{"Redis", func(t *testing.T, prefix string) *security.SharedCounters {
-			s, err := security.NewSharedCounters(testenv.RedisURL(), prefix, hardLogger())
+		{"Postgres", func(*testing.T, string) *redisstore.Counters { return nil }},
+		{"Redis", func(t *testing.T, prefix string) *redisstore.Counters {
+			s, err := redisstore.New(testenv.RedisURL(), prefix, hardLogger())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -944,10 +947,10 @@ func TestBruteForceIsLockedOut(t *testing.T) {
 			envA, baseA := replica()
 			envB, baseB := replica() // a second replica, running at the same time
 			envs := []*testenv.Env{envA, envB}
-			customers := store.DemoCustomers()
-			keyX, idX := envA.Key(t, customers[0].ID, security.ScopeRead)
-			keyY, _ := envA.Key(t, customers[1].ID, security.ScopeRead)
-			keyZ, idZ := envA.Key(t, customers[2].ID, security.ScopeRead)
+			customers := demo.Customers()
+			keyX, idX := envA.Key(t, customers[0].ID, auth.ScopeRead)
+			keyY, _ := envA.Key(t, customers[1].ID, auth.ScopeRead)
+			keyZ, idZ := envA.Key(t, customers[2].ID, auth.ScopeRead)
 			orderX := hardOrders(t, envA, customers[0].ID)[0]
 			orderY := hardOrders(t, envA, customers[1].ID)[0]
 			orderZ := hardOrders(t, envA, customers[2].ID)[0]
@@ -1029,7 +1032,7 @@ func TestBruteForceIsLockedOut(t *testing.T) {
 				answers = append(answers, r)
 				hardLimited(t, r)
 				// Any credential that names no key id is now refused...
-				hardLimited(t, hardDo(t, g, baseB, hardReq{key: security.KeyPrefix + "_short", body: hardGet(orderX)}))
+				hardLimited(t, hardDo(t, g, baseB, hardReq{key: auth.KeyPrefix + "_short", body: hardGet(orderX)}))
 				// ...but valid keys from the same address are not.
 				hardServed(t, hardDo(t, g, baseA, hardReq{key: keyY, body: hardGet(orderY)}), orderY)
 				hardServed(t, hardDo(t, g, baseB, hardReq{key: keyX, body: hardGet(orderX)}), orderX)
@@ -1077,15 +1080,15 @@ func TestBruteForceWithRotatingKeyIDsIsLockedOut(t *testing.T) {
 	policy := hardLockoutPolicy
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &policy})
 	base := hardServe(t, env.Handler())
-	customer := store.DemoCustomers()[0]
-	key, _ := env.Key(t, customer.ID, security.ScopeRead)
+	customer := demo.Customers()[0]
+	key, _ := env.Key(t, customer.ID, auth.ScopeRead)
 	order := hardOrders(t, env, customer.ID)[0]
 	attacker := ip(1)
 	c := hardClient(t, attacker)
 
 	var statuses []int
 	for range 2 * policy.AddressThreshold {
-		k, err := security.GenerateAPIKey() // never stored: an unknown key id
+		k, err := auth.GenerateAPIKey() // never stored: an unknown key id
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1116,9 +1119,9 @@ func TestMalformedPayloadsAreThrottled(t *testing.T) {
 	policy.AddressThreshold = 4
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &policy})
 	base := hardServe(t, env.Handler())
-	customers := store.DemoCustomers()
-	key, _ := env.Key(t, customers[0].ID, security.ScopeRead)
-	otherKey, _ := env.Key(t, customers[1].ID, security.ScopeRead)
+	customers := demo.Customers()
+	key, _ := env.Key(t, customers[0].ID, auth.ScopeRead)
+	otherKey, _ := env.Key(t, customers[1].ID, auth.ScopeRead)
 	otherOrder := hardOrders(t, env, customers[1].ID)[0]
 	attacker, bystander := ip(1), ip(2)
 	c := hardClient(t, attacker)
@@ -1188,13 +1191,13 @@ func TestOrderEnumerationIsThrottled(t *testing.T) {
 	ip := hardIPs()
 	const limit = 3
 	env := testenv.New(t, dsn, testenv.Options{
-		Limits: hardLimits(func(l *security.LimitsConfig) { l.NotFoundPerPrincipal = perMinute(limit) }),
+		Limits: hardLimits(func(l *limits.Config) { l.NotFoundPerPrincipal = perMinute(limit) }),
 	})
 	base := hardServe(t, env.Handler())
-	customers := store.DemoCustomers()
-	key, keyID := env.Key(t, customers[0].ID, security.ScopeRead)
-	otherKey, _ := env.Key(t, customers[1].ID, security.ScopeRead)
-	probeKey, _ := env.Key(t, customers[2].ID, security.ScopeRead)
+	customers := demo.Customers()
+	key, keyID := env.Key(t, customers[0].ID, auth.ScopeRead)
+	otherKey, _ := env.Key(t, customers[1].ID, auth.ScopeRead)
+	probeKey, _ := env.Key(t, customers[2].ID, auth.ScopeRead)
 	own := hardOrders(t, env, customers[0].ID)[0]
 	otherOrder := hardOrders(t, env, customers[1].ID)[0]
 	attacker := ip(1)
@@ -1263,8 +1266,8 @@ func TestForeignOriginsAndHostsAreRefused(t *testing.T) {
 	const allowed = "https://app.example"
 	env := testenv.New(t, dsn, testenv.Options{HTTP: httpserver.Config{AllowedOrigins: []string{allowed}}})
 	base := hardServe(t, env.Handler())
-	customer := store.DemoCustomers()[0]
-	key, _ := env.Key(t, customer.ID, security.ScopeRead)
+	customer := demo.Customers()[0]
+	key, _ := env.Key(t, customer.ID, auth.ScopeRead)
 	order := hardOrders(t, env, customer.ID)[0]
 	attacker, bystander := ip(1), ip(2)
 	c := hardClient(t, attacker)
@@ -1393,8 +1396,8 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 	const max = 2048
 	env := testenv.New(t, dsn, testenv.Options{HTTP: httpserver.Config{MaxBodyBytes: max}})
 	base := hardServe(t, env.Handler())
-	customer := store.DemoCustomers()[0]
-	key, _ := env.Key(t, customer.ID, security.ScopeRead)
+	customer := demo.Customers()[0]
+	key, _ := env.Key(t, customer.ID, auth.ScopeRead)
 	order := hardOrders(t, env, customer.ID)[0]
 	attacker := ip(1)
 	c := hardClient(t, attacker)
@@ -1459,8 +1462,8 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 	})
 	addr := srv.Addr().String()
 	base := "http://" + addr
-	customer := store.DemoCustomers()[0]
-	key, _ := env.Key(t, customer.ID, security.ScopeRead)
+	customer := demo.Customers()[0]
+	key, _ := env.Key(t, customer.ID, auth.ScopeRead)
 	order := hardOrders(t, env, customer.ID)[0]
 
 	partials := []string{
@@ -1535,12 +1538,12 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 	t.Parallel()
 	ip := hardIPs()
 	env := testenv.New(t, dsn, testenv.Options{
-		Limits: hardLimits(func(l *security.LimitsConfig) { l.PerIP = perMinute(2) }),
+		Limits: hardLimits(func(l *limits.Config) { l.PerIP = perMinute(2) }),
 		HTTP:   httpserver.Config{MaxBodyBytes: 4096},
 	})
 	base := hardServe(t, env.Handler())
-	customer := store.DemoCustomers()[0]
-	key, _ := env.Key(t, customer.ID, security.ScopeRead)
+	customer := demo.Customers()[0]
+	key, _ := env.Key(t, customer.ID, auth.ScopeRead)
 	order := hardOrders(t, env, customer.ID)[0]
 
 	tests := []struct {
@@ -1631,8 +1634,8 @@ func TestErrorAnswersNeverEchoInput(t *testing.T) {
 	ip := hardIPs()
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &hardNoLockout})
 	base := hardServe(t, env.Handler())
-	customer := store.DemoCustomers()[0]
-	key, keyID := env.Key(t, customer.ID, security.ScopeRead)
+	customer := demo.Customers()[0]
+	key, keyID := env.Key(t, customer.ID, auth.ScopeRead)
 	attacker := ip(1)
 	c := hardClient(t, attacker)
 	const canary = "<script>alert('CANARY')</script>"
@@ -1779,7 +1782,7 @@ func TestDeadRedis(t *testing.T) {
 	t.Parallel()
 	ip := hardIPs()
 	logs := &testenv.Buffer{}
-	shared, err := security.NewSharedCounters("redis://127.0.0.1:1/0", "hardening-dead-"+hardID("t"), hardLoggerTo(logs))
+	shared, err := redisstore.New("redis://127.0.0.1:1/0", "hardening-dead-"+hardID("t"), hardLoggerTo(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1787,11 +1790,11 @@ func TestDeadRedis(t *testing.T) {
 	const limit = 5
 	env := testenv.New(t, dsn, testenv.Options{
 		Shared: shared,
-		Limits: hardLimits(func(l *security.LimitsConfig) { l.PerIP = perMinute(limit) }),
+		Limits: hardLimits(func(l *limits.Config) { l.PerIP = perMinute(limit) }),
 	})
 	base := hardServe(t, env.Handler())
 	cust, orders := hardCustomer(t, env, 1)
-	key, keyID := env.Key(t, cust, security.ScopeRead, security.ScopeCancel)
+	key, keyID := env.Key(t, cust, auth.ScopeRead, auth.ScopeCancel)
 	reader, flooder := ip(1), ip(2)
 	c := hardClient(t, reader)
 	var answers []hardResp

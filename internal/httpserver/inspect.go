@@ -14,10 +14,11 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
 	"github.com/example/order-mcp/internal/audit"
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/logging"
-
-	"github.com/example/order-mcp/internal/mcpserver"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/refusal"
+	"github.com/example/order-mcp/internal/sdkfix"
 	"github.com/example/order-mcp/internal/tools"
 )
 
@@ -53,7 +54,7 @@ func (s *server) inspect(next http.Handler) http.Handler {
 		st := state(r)
 		// A caller locked out for malformed requests is refused before its
 		// body is read.
-		if err := s.Lockout.Check(r.Context(), security.InvalidInputBucket(st.principal.Subject)); err != nil {
+		if err := s.Lockout.Check(r.Context(), limits.InvalidInputBucket(st.principal.Subject)); err != nil {
 			s.refuseLimit(w, r, "locked_out", err)
 			return
 		}
@@ -61,10 +62,10 @@ func (s *server) inspect(next http.Handler) http.Handler {
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				s.refuse(w, r, http.StatusRequestEntityTooLarge, "body_too_large", -32600, "Request body too large.")
+				s.refuse(w, r, refusal.BodyTooLarge, refusal.BodyTooLarge.Message())
 				return
 			}
-			s.refuse(w, r, http.StatusBadRequest, "unreadable_body", -32700, "Could not read the request body.")
+			s.refuse(w, r, refusal.UnreadableBody, refusal.UnreadableBody.Message())
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -95,7 +96,7 @@ func loggableMethod(m string) string {
 	return "other"
 }
 
-func loggableTool(t string, known map[string][]string) string {
+func loggableTool(t string, known map[string][]auth.Scope) string {
 	if _, ok := known[t]; ok || t == "" {
 		return t
 	}
@@ -189,15 +190,14 @@ func checkKeys(dec *json.Decoder, depth int) error {
 // towards the caller's lockout (the same bucket as invalid tool arguments):
 // repeated malformed payloads are throttled like failed logins.
 func (s *server) malformed(w http.ResponseWriter, r *http.Request) {
-	if err := s.Lockout.Fail(r.Context(), security.InvalidInputBucket(state(r).principal.Subject)); err != nil {
-		var le *security.LimitError
+	if err := s.Lockout.Fail(r.Context(), limits.InvalidInputBucket(state(r).principal.Subject)); err != nil {
+		var le *limits.Error
 		if errors.As(err, &le) {
 			s.refuseLimit(w, r, "malformed_payload", err)
 			return
 		}
 	}
-	s.refuse(w, r, http.StatusBadRequest, "malformed_payload", -32600,
-		"Bad request: send exactly one JSON-RPC request object (batches are not accepted).")
+	s.refuse(w, r, refusal.MalformedPayload, refusal.MalformedPayload.Message())
 }
 
 // checkScope is step 8 of the /mcp chain, after the principal's budgets
@@ -222,24 +222,24 @@ func (s *server) checkScope(next http.Handler) http.Handler {
 // with the caller, the tool and the redacted arguments, exactly as the MCP
 // layer records the same refusal over stdio: an attempt to reach a tool
 // the caller may not use is worth a record by name.
-func (s *server) insufficientScope(w http.ResponseWriter, r *http.Request, tool string, want, missing []string, args json.RawMessage) {
+func (s *server) insufficientScope(w http.ResponseWriter, r *http.Request, tool string, want, missing []auth.Scope, args json.RawMessage) {
 	st := state(r)
-	st.refusal = "insufficient_scope"
+	st.refusal = refusal.ScopeStepUp.Name()
 	call := s.Audit.NewCall(tool, "http", audit.NewCorrelationID())
 	call.SetPrincipal(st.principal.Subject, st.principal.CredentialID)
 	call.SetArguments(logging.RedactJSON(args))
-	call.Decide(false, "missing scope "+strings.Join(missing, " "))
+	call.Decide(false, "missing scope "+strings.Join(auth.ScopeNames(missing), " "))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
 	if err := call.Finish(ctx, "denied"); err != nil {
 		s.Logger.LogAttrs(ctx, slog.LevelError, "audit record of a scope refusal not committed", slog.String("error", err.Error()))
 	}
 
-	params := []string{`realm="order-mcp"`, `error="insufficient_scope"`, `scope="` + strings.Join(want, " ") + `"`}
+	scopes := strings.Join(auth.ScopeNames(want), " ")
+	params := []string{`realm="order-mcp"`, `error="insufficient_scope"`, `scope="` + scopes + `"`}
 	if s.oauth() {
 		params = append(params, `resource_metadata="`+s.metadataURL+`"`)
 	}
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
-	writeRPCError(w, http.StatusForbidden, mcpserver.CodeForbidden,
-		"Forbidden: this credential lacks the scope "+strings.Join(want, " ")+" this tool requires.")
+	sdkfix.WriteError(w, refusal.ScopeStepUp.HTTPStatus(), nil, refusal.ScopeStepUp.Error(nil, scopes))
 }

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/httpserver"
-	"github.com/example/order-mcp/internal/security"
-	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
@@ -22,7 +23,7 @@ func TestInventedKeyIDsWithMalformedSecretsAreCountedPerAddress(t *testing.T) {
 	t.Parallel()
 	ip := hardIPs()
 	policy := hardLockoutPolicy
-	policy.AddressThreshold = 5
+	policy.Threshold = 5
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &policy})
 	base := hardServe(t, env.Handler())
 	c := hardClient(t, ip(1))
@@ -38,8 +39,8 @@ func TestInventedKeyIDsWithMalformedSecretsAreCountedPerAddress(t *testing.T) {
 			t.Fatalf("attempt %d: status %d", i+1, r.status)
 		}
 	}
-	if locked != policy.AddressThreshold {
-		t.Fatalf("locked at attempt %d, want %d", locked, policy.AddressThreshold)
+	if locked != policy.Threshold {
+		t.Fatalf("locked at attempt %d, want %d", locked, policy.Threshold)
 	}
 	rows, err := env.OwnerQueryStrings(t, `SELECT bucket FROM auth_lockouts WHERE bucket LIKE $1`, "auth:"+ip(1)+"%")
 	if err != nil {
@@ -59,19 +60,19 @@ func TestGarbageCannotLockOutJWTCallersBehindTheSameAddress(t *testing.T) {
 	issuer := testenv.NewIssuer(t)
 	aud := "http://127.0.0.1/mcp"
 	policy := hardLockoutPolicy
-	policy.AddressThreshold = 3
+	policy.Threshold = 3
 	env := testenv.New(t, dsn, testenv.Options{
 		Lockout: &policy, TokenVerifier: issuer.Verifier(t, aud),
 		HTTP: httpserver.Config{ResourceURL: aud, OAuthIssuer: issuer.ID},
 	})
 	base := hardServe(t, env.Handler())
 	c := hardClient(t, ip(1))
-	claims := issuer.Claims(aud, "colleague", security.ScopeRead)
-	claims["customer_id"] = store.DemoCustomers()[2].ID
+	claims := issuer.Claims(aud, "colleague", auth.ScopeRead)
+	claims["customer_id"] = demo.Customers()[2].ID
 	valid := issuer.Token(t, claims)
-	order := hardOrders(t, env, store.DemoCustomers()[2].ID)[0]
+	order := hardOrders(t, env, demo.Customers()[2].ID)[0]
 
-	for range policy.AddressThreshold {
+	for range policy.Threshold {
 		hardDo(t, c, base, hardReq{key: "garbage", body: hardListTools})
 	}
 	hardLimited(t, hardDo(t, c, base, hardReq{key: "more-garbage", body: hardListTools}))
@@ -89,9 +90,9 @@ func TestScopeRefusalOverHTTPIsAuditedByName(t *testing.T) {
 	ip := hardIPs()
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &hardNoLockout})
 	base := hardServe(t, env.Handler())
-	customer := store.DemoCustomers()[0]
+	customer := demo.Customers()[0]
 	order := hardOrders(t, env, customer.ID)[0]
-	key, keyID := env.Key(t, customer.ID, security.ScopeRead)
+	key, keyID := env.Key(t, customer.ID, auth.ScopeRead)
 	r := hardDo(t, hardClient(t, ip(1)), base, hardReq{key: key,
 		body: hardCall("cancel_order", map[string]any{"order_id": order, "reason": "customer_request"})})
 	if r.status != http.StatusForbidden {
@@ -117,7 +118,7 @@ func TestSessionCapHoldsUnderConcurrentInitializes(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &hardNoLockout,
 		HTTP: httpserver.Config{Stateful: true, MaxSessionsPerPrincipal: 2, SessionIdleTimeout: time.Minute}})
 	base := hardServe(t, env.Handler())
-	key, _ := env.Key(t, store.DemoCustomers()[0].ID, security.ScopeRead)
+	key, _ := env.Key(t, demo.Customers()[0].ID, auth.ScopeRead)
 	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
 	var (
 		mu  sync.Mutex
@@ -160,9 +161,9 @@ func TestScopeRefusalsCountAgainstThePrincipalLimit(t *testing.T) {
 	t.Parallel()
 	ip := hardIPs()
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &hardNoLockout,
-		Limits: hardLimits(func(l *security.LimitsConfig) { l.PerPrincipal = perMinute(2) })})
+		Limits: hardLimits(func(l *limits.Config) { l.PerPrincipal = perMinute(2) })})
 	base := hardServe(t, env.Handler())
-	key, keyID := env.Key(t, store.DemoCustomers()[0].ID, security.ScopeRead)
+	key, keyID := env.Key(t, demo.Customers()[0].ID, auth.ScopeRead)
 	c := hardClient(t, ip(1))
 	body := hardCall("cancel_order", map[string]any{"order_id": "ord_0000000000000000"})
 	for i := range 2 {

@@ -3,10 +3,10 @@ package httpserver
 import (
 	"net/http"
 
-	"github.com/modelcontextprotocol/go-sdk/auth"
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/auth"
 )
 
 // protectedResourceMetadata serves RFC 9728 Protected Resource Metadata:
@@ -16,10 +16,10 @@ import (
 // served only when OAuth is configured, since with API keys alone there is
 // no authorization server to point to.
 func (s *server) protectedResourceMetadata() http.Handler {
-	return auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
+	return sdkauth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
 		Resource:               s.Config.ResourceURL,
 		AuthorizationServers:   []string{s.Config.OAuthIssuer},
-		ScopesSupported:        security.KnownScopes(),
+		ScopesSupported:        auth.ScopeNames(auth.KnownScopes()),
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "Order status MCP server",
 	})

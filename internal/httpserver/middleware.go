@@ -15,18 +15,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/example/order-mcp/internal/mcpserver"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/limits"
+	"github.com/example/order-mcp/internal/refusal"
+	"github.com/example/order-mcp/internal/sdkfix"
 )
 
 // reqState is what the chain learns about one request, for later steps and
 // for the access log.
 type reqState struct {
 	ip        netip.Addr
-	principal *security.Principal
+	principal *auth.Principal
 	rpcMethod string
 	tool      string
-	scopes    []string        // the scopes the called tool needs (tools/call of a known tool)
+	scopes    []auth.Scope    // the scopes the called tool needs (tools/call of a known tool)
 	args      json.RawMessage // its raw arguments, for the audit record of a refusal
 	charged   bool
 	refusal   string
@@ -56,7 +60,7 @@ func state(r *http.Request) *reqState {
 func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		st := &reqState{ip: security.ClientIP(r, s.Config.TrustedProxies)}
+		st := &reqState{ip: ClientIP(r, s.Config.TrustedProxies)}
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
@@ -113,7 +117,7 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 				}
 				s.Logger.LogAttrs(r.Context(), slog.LevelError, "panic in http handler",
 					slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-				writeRPCError(w, http.StatusInternalServerError, -32603, "Internal error.")
+				sdkfix.WriteError(w, refusal.InternalHTTP.HTTPStatus(), nil, refusal.InternalHTTP.Error(nil))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -146,7 +150,7 @@ func (s *server) securityHeaders(next http.Handler) http.Handler {
 func (s *server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.Config.MaxBodyBytes {
-			s.refuse(w, r, http.StatusRequestEntityTooLarge, "body_too_large", -32600, "Request body too large.")
+			s.refuse(w, r, refusal.BodyTooLarge, refusal.BodyTooLarge.Message())
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.Config.MaxBodyBytes)
@@ -165,7 +169,7 @@ func (s *server) limitBody(next http.Handler) http.Handler {
 func (s *server) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hostAllowed(r) {
-			s.refuse(w, r, http.StatusForbidden, "foreign_host", -32600, "Forbidden: unknown Host.")
+			s.refuse(w, r, refusal.ForeignHost, refusal.ForeignHost.Message())
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -197,7 +201,7 @@ func (s *server) checkOrigin(next http.Handler) http.Handler {
 			return
 		}
 		if !s.originAllowed(r, origin) {
-			s.refuse(w, r, http.StatusForbidden, "foreign_origin", -32600, "Forbidden: this origin may not call the MCP endpoint.")
+			s.refuse(w, r, refusal.ForeignOrigin, refusal.ForeignOrigin.Message())
 			return
 		}
 		if slices.Contains(s.Config.AllowedOrigins, origin) {
@@ -301,7 +305,7 @@ func (s *server) limitPrincipal(next http.Handler) http.Handler {
 
 // setQuotaHeaders reports a limit's state, unless a tighter one (fewer
 // requests remaining) was already reported for this request.
-func setQuotaHeaders(w http.ResponseWriter, q security.Quota) {
+func setQuotaHeaders(w http.ResponseWriter, q limits.Quota) {
 	if q.Limit == 0 {
 		return
 	}
@@ -314,41 +318,35 @@ func setQuotaHeaders(w http.ResponseWriter, q security.Quota) {
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(q.Reset.Unix(), 10))
 }
 
-// refuseLimit answers a limit or lockout refusal with 429 and Retry-After,
-// and any other failure of the limit store with 503: a store that cannot
-// answer must not turn into "allowed".
+// refuseLimit answers a limit or lockout refusal with 429 and Retry-After
+// (recorded as reason), and any other failure of the limit store with 503:
+// a store that cannot answer must not turn into "allowed".
 func (s *server) refuseLimit(w http.ResponseWriter, r *http.Request, reason string, err error) {
-	var le *security.LimitError
+	var le *limits.Error
 	if errors.As(err, &le) {
 		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfterSeconds()))
-		s.refuse(w, r, http.StatusTooManyRequests, reason, mcpserver.CodeRateLimited, le.Error())
+		s.refuseAs(w, r, refusal.RateLimited, reason, le.Error())
 		return
 	}
 	s.Logger.LogAttrs(r.Context(), slog.LevelError, "limit check failed", slog.String("error", err.Error()))
 	w.Header().Set("Retry-After", "5")
-	s.refuse(w, r, http.StatusServiceUnavailable, "limit_store_unavailable", mcpserver.CodeUnavailable, "Temporarily unavailable. Please retry shortly.")
+	s.refuseAs(w, r, refusal.Unavailable, "limit_store_unavailable", refusal.Unavailable.Message())
 }
 
-// refuse answers a request refused before the MCP layer, and counts it in
-// the audit trail's per-minute aggregate.
-func (s *server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string, code int, msg string) {
+// refuse answers a request refused before the MCP layer with the
+// catalogue's status, code and text for kind (msg, when the kind's text
+// takes arguments), and counts it in the audit trail's per-minute
+// aggregate under the kind's name.
+func (s *server) refuse(w http.ResponseWriter, r *http.Request, kind refusal.Kind, msg string) {
+	s.refuseAs(w, r, kind, kind.Name(), msg)
+}
+
+// refuseAs is refuse, recorded under reason: which limit, for instance.
+func (s *server) refuseAs(w http.ResponseWriter, r *http.Request, kind refusal.Kind, reason, msg string) {
 	st := state(r)
 	st.refusal = reason
-	s.Audit.Refusal(security.AddressKey(st.ip), st.subject(), reason)
-	writeRPCError(w, status, code, msg)
-}
-
-// writeRPCError writes a JSON-RPC error body, which MCP clients (the go-sdk
-// among them) read and surface to the user. msg must be fixed text.
-func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
-	body, _ := json.Marshal(map[string]any{
-		"jsonrpc": "2.0", "id": nil,
-		"error": map[string]any{"code": code, "message": msg},
-	})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Del("Content-Length")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	s.Audit.Refusal(limits.AddressKey(st.ip), st.subject(), reason)
+	sdkfix.WriteError(w, kind.HTTPStatus(), nil, &jsonrpc.Error{Code: kind.Code(), Message: msg})
 }
 
 // statusRecorder remembers the status written, for the access log. It

@@ -10,17 +10,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/auth"
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/example/order-mcp/internal/audit"
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/logging"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/sdkfix"
 )
 
 // Authenticator turns a bearer credential into a principal.
 type Authenticator interface {
-	Authenticate(ctx context.Context, credential string) (*security.Principal, error)
+	Authenticate(ctx context.Context, credential string) (*auth.Principal, error)
 }
 
 // Config is the HTTP surface's configuration (from internal/config).
@@ -57,8 +59,8 @@ type Deps struct {
 	Config        Config
 	MCP           *mcp.Server
 	Authenticator Authenticator
-	Lockout       *security.Lockout
-	Limits        *security.Limits
+	Lockout       *limits.Lockout
+	Limits        *limits.Limits
 	Audit         *audit.Writer
 	Logger        *slog.Logger
 	// Ready reports whether the server can serve (the database answers).
@@ -68,15 +70,27 @@ type Deps struct {
 // server holds the handlers' shared state.
 type server struct {
 	Deps
-	sessions    *sessionTracker // stateful mode only
-	metadataURL string          // where the 401 challenge points (RFC 9728)
+	sessions    *sessionTracker    // stateful mode only
+	metadataURL string             // where the 401 challenge points (RFC 9728)
+	recent      *limits.RecentKeys // key ids served lately: verified even from a locked address
+}
+
+// safeErrors gives the SDK's own error answers fixed texts
+// (internal/sdkfix) and counts each one in the refusal aggregate.
+func (s *server) safeErrors(next http.Handler) http.Handler {
+	return sdkfix.HTTPErrors(next, s.Config.MaxBodyBytes, func(r *http.Request, rw sdkfix.Rewrite) {
+		st := state(r)
+		st.refusal = rw.Reason()
+		s.Audit.Refusal(limits.AddressKey(st.ip), st.subject(), st.refusal)
+	})
 }
 
 // New returns the whole HTTP surface: every route, and for /mcp the chain
 // of controls in the order they run, cheapest refusal first. This function
 // is the one screen that shows everything the network can reach.
 func New(d Deps) http.Handler {
-	s := &server{Deps: d, metadataURL: metadataURL(d.Config.ResourceURL)}
+	s := &server{Deps: d, metadataURL: metadataURL(d.Config.ResourceURL),
+		recent: limits.NewRecentKeys(d.Lockout.Policy().Decay, nil)}
 	if d.Config.MaxBodyBytes <= 0 {
 		s.Config.MaxBodyBytes = 1 << 20
 	}
@@ -143,7 +157,7 @@ func (s *server) mcpHandler() http.Handler {
 	// The SDK reads the caller only from a context key that its own
 	// RequireBearerToken sets. Authentication has already happened (step 5),
 	// so this verifier only hands the principal of this request over.
-	carrier := auth.RequireBearerToken(s.carryPrincipal, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
+	carrier := sdkauth.RequireBearerToken(s.carryPrincipal, &sdkauth.RequireBearerTokenOptions{AllowMissingExpiration: true})
 	return carrier(h)
 }
 

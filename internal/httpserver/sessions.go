@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/example/order-mcp/internal/mcpserver"
+	"github.com/example/order-mcp/internal/refusal"
 )
 
 // sessionTracker caps the MCP sessions each principal holds in stateful
@@ -40,8 +40,7 @@ func (t *sessionTracker) wrap(next http.Handler, s *server) http.Handler {
 		if creating {
 			if !t.reserve(subject) {
 				w.Header().Set("Retry-After", "60")
-				s.refuse(w, r, http.StatusTooManyRequests, "too_many_sessions", mcpserver.CodeRateLimited,
-					"Too many open sessions for this credential. Close one (DELETE) or wait for one to expire.")
+				s.refuse(w, r, refusal.TooManySessions, refusal.TooManySessions.Message())
 				return
 			}
 			defer t.unreserve(subject)

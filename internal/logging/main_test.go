@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/dbtest"
 	"github.com/example/order-mcp/internal/logging"
-	"github.com/example/order-mcp/internal/security"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
@@ -123,9 +123,9 @@ func randomDigits(t testing.TB, n int) string {
 // hide it.
 func canary(t testing.TB) string { return "canary" + randomHex(t, 12) }
 
-func newAPIKey(t testing.TB) security.NewKey {
+func newAPIKey(t testing.TB) auth.NewKey {
 	t.Helper()
-	k, err := security.GenerateAPIKey()
+	k, err := auth.GenerateAPIKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,17 +10,18 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/demo"
+	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/logging"
-	"github.com/example/order-mcp/internal/security"
-	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
 // noLockout keeps the brute-force lockout out of a session that fails on
 // purpose; the lockout has tests of its own.
-var noLockout = func() security.LockoutPolicy {
-	p := security.DefaultLockoutPolicy()
-	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
+var noLockout = func() limits.Policy {
+	p := limits.DefaultPolicy()
+	p.Threshold = 1_000_000
 	return p
 }()
 
@@ -34,12 +35,12 @@ var noLockout = func() security.LockoutPolicy {
 func TestRealisticSessionLeavesNoSecretInTheLogs(t *testing.T) {
 	ctx := context.Background()
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &noLockout})
-	customers := store.DemoCustomers()
+	customers := demo.Customers()
 	alice, bob := customers[0], customers[1]
 
-	aliceKey, aliceID := env.Key(t, alice.ID, security.ScopeRead, security.ScopeCancel)
-	bobKey, bobID := env.Key(t, bob.ID, security.ScopeRead)
-	revokedKey, revokedID := env.Key(t, alice.ID, security.ScopeRead)
+	aliceKey, aliceID := env.Key(t, alice.ID, auth.ScopeRead, auth.ScopeCancel)
+	bobKey, bobID := env.Key(t, bob.ID, auth.ScopeRead)
+	revokedKey, revokedID := env.Key(t, alice.ID, auth.ScopeRead)
 	if err := env.Owner.RevokeAPIKey(ctx, revokedID); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestRealisticSessionLeavesNoSecretInTheLogs(t *testing.T) {
 	garbageToken := "sk-live-" + randomHex(t, 24)
 	jwt, jwtPayload, jwtSignature := newJWT(t)
 
-	ordersOf := func(c store.DemoCustomer, where string) []string {
+	ordersOf := func(c demo.Customer, where string) []string {
 		ids, err := env.OwnerQueryStrings(t, "SELECT id FROM orders WHERE customer_id = $1 AND "+where+" ORDER BY id", c.ID)
 		if err != nil || len(ids) == 0 {
 			t.Fatalf("orders of %s where %s: %v %v", c.Name, where, ids, err)

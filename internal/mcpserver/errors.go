@@ -9,66 +9,78 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/audit"
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/limits"
+	"github.com/example/order-mcp/internal/refusal"
+	"github.com/example/order-mcp/internal/sdkfix"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/tools"
 )
 
-// This file is the one place that decides what the model sees when
-// something fails.
+// This file is the one place that decides which catalogue entry
+// (internal/refusal) an error becomes when a tool call fails.
 //
 // Checklist: "Error handling: avoid verbose errors or stack traces". Known
-// errors get short fixed messages that help the model correct itself;
-// anything else is logged with a correlation id and the model gets
-// "Internal error, reference <id>." and nothing more: no SQL, no driver
-// message, no path, no stack. This matters more than it looks: the go-sdk
-// puts a typed tool handler's err.Error() into the result verbatim, and its
-// own errors quote attacker input ("unknown tool \"<name>\"", schema errors
-// quoting the value).
+// errors get the catalogue's short fixed messages that help the model
+// correct itself; anything else is logged with a correlation id and the
+// model gets "Internal error, reference <id>." and nothing more: no SQL, no
+// driver message, no path, no stack. The go-sdk puts a typed tool
+// handler's err.Error() into the result verbatim, and its own errors quote
+// attacker input, so this mapping is a control.
 
-// publicToolError maps an error a tool handler returned. outcome is "" for
-// an unknown error, which the caller turns into an internal error. denied
-// reports refusals that are access decisions, for the audit trail.
-func publicToolError(err error) (msg, outcome string, denied bool) {
+// publicToolError maps an error a tool handler returned to its catalogue
+// kind and the text the model sees; kind 0 is an unknown error, which the
+// caller turns into an internal error.
+func publicToolError(err error) (refusal.Kind, string) {
 	var inputErr *tools.InputError
 	switch {
 	case errors.As(err, &inputErr):
-		return inputErr.Error(), "invalid_input", false
+		return refusal.InvalidArgument, inputErr.Error()
 	case errors.Is(err, store.ErrNotFound):
-		return "Order not found. Check the order id; only orders this credential may see can be looked up.", "not_found", false
+		return refusal.NotFound, refusal.NotFound.Message()
 	case errors.Is(err, store.ErrNotCancellable):
-		return "This order has already shipped (or was delivered or returned) and can no longer be cancelled.", "not_cancellable", false
+		return refusal.NotCancellable, refusal.NotCancellable.Message()
 	case errors.Is(err, store.ErrCancelQuota):
-		return "The daily cancellation limit for this customer has been reached. Try again tomorrow or contact support.", "quota_exceeded", true
+		return refusal.QuotaExceeded, refusal.QuotaExceeded.Message()
 	case errors.Is(err, tools.ErrForeignCustomer):
-		return "Not allowed: this credential can only list its own customer's orders. Omit customer_id.", "foreign_customer", true
-	case errors.Is(err, security.ErrNoBinding):
-		return "Not allowed: this credential is bound to no customer and is not staff.", "denied", true
+		return refusal.ForeignCustomer, refusal.ForeignCustomer.Message()
+	case errors.Is(err, auth.ErrNoBinding):
+		return refusal.NoBinding, refusal.NoBinding.Message()
+	case errors.Is(err, store.ErrBusy):
+		return refusal.Unavailable, refusal.Unavailable.Message()
 	}
-	return "", "", false
+	return 0, ""
 }
 
+// unavailableRetry is the Retry-After a client gets when a dependency is
+// busy or down.
+const unavailableRetry = 2
+
 // publicRPCError maps an error that ends a request as a JSON-RPC error.
-func publicRPCError(log *slog.Logger, ctx context.Context, err error) error {
+func publicRPCError(ctx context.Context, log *slog.Logger, err error) error {
 	var (
 		rpcErr   *jsonrpc.Error
-		limitErr *security.LimitError
+		limitErr *limits.Error
 	)
 	switch {
 	case errors.As(err, &limitErr):
 		data, _ := json.Marshal(map[string]int{"retry_after_seconds": limitErr.RetryAfterSeconds()})
-		return &jsonrpc.Error{Code: CodeRateLimited, Message: limitErr.Error(), Data: data}
+		return &jsonrpc.Error{Code: refusal.CodeRateLimited, Message: limitErr.Error(), Data: data}
+	case errors.Is(err, store.ErrBusy):
+		data, _ := json.Marshal(map[string]int{"retry_after_seconds": unavailableRetry})
+		return refusal.Unavailable.Error(data)
 	case errors.As(err, &rpcErr):
-		switch rpcErr.Code {
-		case CodeUnauthenticated, CodeForbidden, CodeRateLimited:
-			return rpcErr // ours: fixed texts
-		case jsonrpc.CodeInvalidParams, jsonrpc.CodeMethodNotFound:
-			return FixedError(rpcErr.Code, nil)
+		if sdkfix.Ours(rpcErr) {
+			return rpcErr
+		}
+		if rpcErr.Code == jsonrpc.CodeInvalidParams || rpcErr.Code == jsonrpc.CodeMethodNotFound {
+			return sdkfix.FixedError(rpcErr.Code, nil)
 		}
 	}
-	corr := correlationID()
+	corr := audit.NewCorrelationID()
 	log.LogAttrs(ctx, slog.LevelError, "request failed", slog.String("error_reference", corr), slog.String("error", err.Error()))
-	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: msgInternalPrefix + corr + ". Please try again later."}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: refusal.Internal.Message(corr)}
 }
 
 // chargedExtraKey marks a request whose tool call the HTTP layer already

@@ -16,8 +16,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/example/order-mcp/internal/audit"
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/mcpserver"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/refusal"
+	"github.com/example/order-mcp/internal/sdkfix"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 	"github.com/example/order-mcp/internal/tools"
@@ -30,9 +32,9 @@ import (
 func TestOneAuditRecordPerToolCall(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &noLockout})
 	maya, other := customers[0], customers[1]
-	key, keyID := env.Key(t, maya.ID, security.ScopeRead, security.ScopeCancel)
-	readOnly, readOnlyID := env.Key(t, maya.ID, security.ScopeRead)
-	revoked, revokedID := env.Key(t, maya.ID, security.ScopeRead)
+	key, keyID := env.Key(t, maya.ID, auth.ScopeRead, auth.ScopeCancel)
+	readOnly, readOnlyID := env.Key(t, maya.ID, auth.ScopeRead)
+	revoked, revokedID := env.Key(t, maya.ID, auth.ScopeRead)
 	secrets := env.Secrets(t, key, readOnly, revoked)
 
 	own := ordersOf(t, env, maya.ID)[0]
@@ -154,7 +156,7 @@ func TestOneAuditRecordPerToolCall(t *testing.T) {
 func TestCancelCommitsWithItsRecord(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{})
 	jonas := customers[1]
-	key, keyID := env.Key(t, jonas.ID, security.ScopeRead, security.ScopeCancel)
+	key, keyID := env.Key(t, jonas.ID, auth.ScopeRead, auth.ScopeCancel)
 	cs := env.Connect(t, key, "")
 	cancellable := ordersOf(t, env, jonas.ID, store.StatusPending, store.StatusProcessing)
 	if len(cancellable) < 2 {
@@ -271,7 +273,7 @@ func TestNoResultBeforeItsRecord(t *testing.T) {
 
 	t.Run("ResultWaitsForTheCommit", func(t *testing.T) {
 		env := testenv.New(t, dsn, testenv.Options{})
-		key, _ := env.Key(t, olivia.ID, security.ScopeRead)
+		key, _ := env.Key(t, olivia.ID, auth.ScopeRead)
 		cs := env.Connect(t, key, "")
 		id := own(env)
 		before := auditHead(t, env)
@@ -311,7 +313,7 @@ func TestNoResultBeforeItsRecord(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			env := testenv.New(t, dsn, testenv.Options{})
-			key, _ := env.Key(t, olivia.ID, security.ScopeRead)
+			key, _ := env.Key(t, olivia.ID, auth.ScopeRead)
 			cs := env.Connect(t, key, "")
 			overHTTP := env.ConnectHTTP(t, key, testenv.Protocol20251125)
 			id := own(env)
@@ -395,7 +397,7 @@ func faultEnv(t *testing.T) (*testenv.Env, *faultStore) {
 func TestPanicRecovery(t *testing.T) {
 	env, fs := faultEnv(t)
 	olivia := customers[5]
-	key, _ := env.Key(t, olivia.ID, security.ScopeRead)
+	key, _ := env.Key(t, olivia.ID, auth.ScopeRead)
 	id := ordersOf(t, env, olivia.ID)[0]
 	panicValue := fmt.Sprintf("boom: SELECT internal_note FROM orders WHERE email = '%s' (/srv/order-mcp/internal/store/orders.go:118)", olivia.Email)
 	secrets := env.Secrets(t, key)
@@ -453,7 +455,7 @@ func TestPanicRecovery(t *testing.T) {
 func TestErrorMapping(t *testing.T) {
 	env, fs := faultEnv(t)
 	olivia := customers[5]
-	key, _ := env.Key(t, olivia.ID, security.ScopeRead)
+	key, _ := env.Key(t, olivia.ID, auth.ScopeRead)
 	id := ordersOf(t, env, olivia.ID)[0]
 	secrets := env.Secrets(t, key)
 	cs := env.Connect(t, key, "")
@@ -508,7 +510,7 @@ func TestErrorMapping(t *testing.T) {
 // malformed parameter) and checks nothing of the input comes back.
 func TestSDKErrorsDoNotEchoInput(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &noLockout})
-	key, _ := env.Key(t, customers[5].ID, security.ScopeRead)
+	key, _ := env.Key(t, customers[5].ID, auth.ScopeRead)
 	const evil = "<script>evil</script>"
 	sessions := []struct {
 		name string
@@ -577,14 +579,14 @@ func TestSDKErrorsDoNotEchoInput(t *testing.T) {
 
 // rawRequest initializes a raw in-memory connection to the server, built
 // as `server stdio` builds it (an IOTransport whose output goes through
-// mcpserver.SafeWriter), sends one request and returns its response.
+// sdkfix.SafeWriter), sends one request and returns its response.
 func rawRequest(t *testing.T, env *testenv.Env, key, method, params string) *jsonrpc.Response {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	clientEnd, serverEnd := net.Pipe()
 	ct := &mcp.IOTransport{Reader: clientEnd, Writer: clientEnd}
-	st := &mcp.IOTransport{Reader: serverEnd, Writer: mcpserver.SafeWriter(serverEnd)}
+	st := &mcp.IOTransport{Reader: serverEnd, Writer: sdkfix.SafeWriter(serverEnd)}
 	ss, err := env.MCP.Connect(mcpserver.WithCredential(context.Background(), "stdio", key), st, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -634,10 +636,10 @@ func rawRequest(t *testing.T, env *testenv.Env, key, method, params string) *jso
 func TestScopesAtTheMCPLayer(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{})
 	aiko := customers[4]
-	readOnly, _ := env.Key(t, aiko.ID, security.ScopeRead)
-	cancelOnly, _ := env.Key(t, aiko.ID, security.ScopeCancel)
-	both, _ := env.Key(t, aiko.ID, security.ScopeRead, security.ScopeCancel)
-	staff, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny)
+	readOnly, _ := env.Key(t, aiko.ID, auth.ScopeRead)
+	cancelOnly, _ := env.Key(t, aiko.ID, auth.ScopeCancel)
+	both, _ := env.Key(t, aiko.ID, auth.ScopeRead, auth.ScopeCancel)
+	staff, _ := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny)
 	unknownScope, _ := env.Key(t, aiko.ID, "orders:admin", "orders:*")
 	secrets := env.Secrets(t, readOnly, cancelOnly, both, staff, unknownScope)
 
@@ -685,13 +687,13 @@ func TestScopesAtTheMCPLayer(t *testing.T) {
 		key     string
 		tool    string
 		args    map[string]any
-		missing string
+		missing auth.Scope
 	}{
-		{"ReadOnlyKeyCannotCancel", readOnly, "cancel_order", map[string]any{"order_id": pending}, security.ScopeCancel},
-		{"StaffReadKeyCannotCancel", staff, "cancel_order", map[string]any{"order_id": pending}, security.ScopeCancel},
-		{"CancelOnlyKeyCannotRead", cancelOnly, "get_order_status", map[string]any{"order_id": pending}, security.ScopeRead},
-		{"CancelOnlyKeyCannotList", cancelOnly, "list_recent_orders", map[string]any{}, security.ScopeRead},
-		{"UnknownScopesCannotCancel", unknownScope, "cancel_order", map[string]any{"order_id": pending}, security.ScopeCancel},
+		{"ReadOnlyKeyCannotCancel", readOnly, "cancel_order", map[string]any{"order_id": pending}, auth.ScopeCancel},
+		{"StaffReadKeyCannotCancel", staff, "cancel_order", map[string]any{"order_id": pending}, auth.ScopeCancel},
+		{"CancelOnlyKeyCannotRead", cancelOnly, "get_order_status", map[string]any{"order_id": pending}, auth.ScopeRead},
+		{"CancelOnlyKeyCannotList", cancelOnly, "list_recent_orders", map[string]any{}, auth.ScopeRead},
+		{"UnknownScopesCannotCancel", unknownScope, "cancel_order", map[string]any{"order_id": pending}, auth.ScopeCancel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -703,7 +705,7 @@ func TestScopesAtTheMCPLayer(t *testing.T) {
 			if err == nil || res != nil {
 				t.Fatalf("call not refused: %s", output(res))
 			}
-			if !strings.Contains(err.Error(), "Forbidden: this credential lacks the scope "+tt.missing) {
+			if !strings.Contains(err.Error(), "Forbidden: this credential lacks the scope "+string(tt.missing)) {
 				t.Fatalf("error %q, want forbidden naming %s", err, tt.missing)
 			}
 			for _, q := range env.Queries.Events() {
@@ -714,7 +716,7 @@ func TestScopesAtTheMCPLayer(t *testing.T) {
 			if orderState(t, env, pending) != state {
 				t.Fatal("the order changed")
 			}
-			if rec := oneRecord(t, env, before); rec.Decision != "denied" || rec.Reason != "missing scope "+tt.missing {
+			if rec := oneRecord(t, env, before); rec.Decision != "denied" || rec.Reason != "missing scope "+string(tt.missing) {
 				t.Fatalf("record %+v", rec)
 			}
 			noSecrets(t, env, secrets, err.Error())
@@ -738,13 +740,13 @@ var orderStatements = []string{"get_order", "get_order_events", "list_recent_ord
 func forbiddenCode(t *testing.T, err error) {
 	t.Helper()
 	if errors.Is(err, mcp.ErrConnectionClosed) {
-		t.Errorf("a go-sdk client reads the refusal as %q: mcpserver.CodeForbidden (%d) is the code the go-sdk's "+
+		t.Errorf("a go-sdk client reads the refusal as %q: refusal.CodeForbidden (%d) is the code the go-sdk's "+
 			"jsonrpc2 reserves for ErrClientClosing, so the client reports the connection as closed and the "+
-			"JSON-RPC error (and its code) is lost", mcp.ErrConnectionClosed, mcpserver.CodeForbidden)
+			"JSON-RPC error (and its code) is lost", mcp.ErrConnectionClosed, refusal.CodeForbidden)
 		return
 	}
 	var we *jsonrpc.Error
-	if !errors.As(err, &we) || we.Code != mcpserver.CodeForbidden {
-		t.Errorf("error %T %v, want JSON-RPC error %d", err, err, mcpserver.CodeForbidden)
+	if !errors.As(err, &we) || we.Code != refusal.CodeForbidden {
+		t.Errorf("error %T %v, want JSON-RPC error %d", err, err, refusal.CodeForbidden)
 	}
 }

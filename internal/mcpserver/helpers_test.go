@@ -15,7 +15,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/example/order-mcp/internal/dbtest"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/demo"
+	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 )
@@ -35,13 +36,13 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Main(m, &dsn)) }
 //	customers[4]: scopes, staff masking
 //	customers[5]: panics, error mapping, fail-closed audit
 
-var customers = store.DemoCustomers()
+var customers = demo.Customers()
 
 // noLockout keeps the invalid-input and not-found throttles out of tests
 // that make such calls on purpose; they have tests of their own.
-var noLockout = func() security.LockoutPolicy {
-	p := security.DefaultLockoutPolicy()
-	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
+var noLockout = func() limits.Policy {
+	p := limits.DefaultPolicy()
+	p.Threshold = 1_000_000
 	return p
 }()
 

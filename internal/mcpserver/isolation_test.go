@@ -11,8 +11,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/mcpserver"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/refusal"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 	"github.com/example/order-mcp/internal/tools"
@@ -27,7 +29,7 @@ import (
 func TestTenantIsolationUnderConcurrency(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &noLockout})
 	type tenant struct {
-		customer store.DemoCustomer
+		customer demo.Customer
 		key      string
 		orders   []string
 		name     string // the masked name the customer's own lookups show
@@ -35,7 +37,7 @@ func TestTenantIsolationUnderConcurrency(t *testing.T) {
 	tenants := []*tenant{{customer: customers[2]}, {customer: customers[3]}}
 	var secrets []string
 	for _, tn := range tenants {
-		tn.key, _ = env.Key(t, tn.customer.ID, security.ScopeRead)
+		tn.key, _ = env.Key(t, tn.customer.ID, auth.ScopeRead)
 		tn.orders = ordersOf(t, env, tn.customer.ID)
 		cs := env.Connect(t, tn.key, "")
 		tn.name = testenv.Decode[orderStatus](t, testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": tn.orders[0]})).Customer.Name
@@ -162,7 +164,7 @@ func TestTenantIsolationUnderConcurrency(t *testing.T) {
 func TestOtherCustomersOrderLooksNonexistent(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &noLockout})
 	a, b := customers[2], customers[3]
-	key, _ := env.Key(t, a.ID, security.ScopeRead, security.ScopeCancel)
+	key, _ := env.Key(t, a.ID, auth.ScopeRead, auth.ScopeCancel)
 	theirs := ordersOf(t, env, b.ID)
 	theirPending := ordersOf(t, env, b.ID, store.StatusPending, store.StatusProcessing)[0]
 	secrets := env.Secrets(t, key)
@@ -198,9 +200,9 @@ func TestOtherCustomersOrderLooksNonexistent(t *testing.T) {
 func TestStaffSeesWhatTheCustomerSees(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &noLockout})
 	aiko, other := customers[4], customers[0]
-	customerKey, _ := env.Key(t, aiko.ID, security.ScopeRead)
-	staffKey, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny)
-	greedyKey, _ := env.Key(t, aiko.ID, security.ScopeRead, security.ScopeReadAny)
+	customerKey, _ := env.Key(t, aiko.ID, auth.ScopeRead)
+	staffKey, _ := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny)
+	greedyKey, _ := env.Key(t, aiko.ID, auth.ScopeRead, auth.ScopeReadAny)
 	secrets := env.Secrets(t, customerKey, staffKey, greedyKey)
 	customer := env.Connect(t, customerKey, "")
 	staff := env.Connect(t, staffKey, "")
@@ -254,7 +256,7 @@ func TestUnboundCredentialIsRefused(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{})
 	aiko := customers[4]
 	pending := ordersOf(t, env, aiko.ID, store.StatusPending, store.StatusProcessing)[0]
-	unboundKey, unboundID := env.Key(t, "", security.ScopeRead, security.ScopeCancel)
+	unboundKey, unboundID := env.Key(t, "", auth.ScopeRead, auth.ScopeCancel)
 	secrets := env.Secrets(t, unboundKey)
 
 	calls := []struct {
@@ -291,7 +293,7 @@ func TestUnboundCredentialIsRefused(t *testing.T) {
 				t.Fatalf("%s: record %+v", c.tool, rec)
 			}
 			noSecrets(t, env, secrets, err.Error())
-			if wantCode == mcpserver.CodeForbidden {
+			if wantCode == refusal.CodeForbidden {
 				forbiddenCode(t, err)
 			} else if we := rpcError(t, err); we.Code != wantCode {
 				t.Fatalf("%s: code %d, want %d", c.tool, we.Code, wantCode)
@@ -302,10 +304,10 @@ func TestUnboundCredentialIsRefused(t *testing.T) {
 	// Authentication itself refuses such a key.
 	t.Run("KeyIsRefusedAtAuthentication", func(t *testing.T) {
 		cs := env.Connect(t, unboundKey, "")
-		if _, err := cs.ListTools(context.Background(), nil); rpcError(t, err).Code != mcpserver.CodeUnauthenticated {
+		if _, err := cs.ListTools(context.Background(), nil); rpcError(t, err).Code != refusal.CodeUnauthenticated {
 			t.Fatalf("tools/list: %v", err)
 		}
-		check(t, cs, mcpserver.CodeUnauthenticated, "Unauthenticated: ", "unauthenticated")
+		check(t, cs, refusal.CodeUnauthenticated, "Unauthenticated: ", "unauthenticated")
 		if !strings.Contains(env.Logs.String(), unboundID) {
 			t.Fatal("the refusal is not logged with the key id")
 		}
@@ -316,7 +318,7 @@ func TestUnboundCredentialIsRefused(t *testing.T) {
 	t.Run("GateRefusesAnUnboundPrincipal", func(t *testing.T) {
 		srv := mcpserver.New(mcpserver.Deps{
 			Tools:         tools.Deps{Store: env.App, CancelDailyQuota: 100},
-			Authenticator: passThrough{&security.Principal{Subject: "apikey:" + unboundID, Method: "api_key", CredentialID: unboundID, Scopes: []string{security.ScopeRead, security.ScopeCancel}}},
+			Authenticator: passThrough{&auth.Principal{Subject: "apikey:" + unboundID, Method: "api_key", CredentialID: unboundID, Scopes: []auth.Scope{auth.ScopeRead, auth.ScopeCancel}}},
 			Audit:         env.Audit,
 			Limits:        env.Limits,
 			Logger:        env.Logger,
@@ -333,16 +335,16 @@ func TestUnboundCredentialIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cs.Close() })
-		check(t, cs, mcpserver.CodeForbidden, "Forbidden: this credential is bound to no customer and is not staff.", "denied")
+		check(t, cs, refusal.CodeForbidden, "Forbidden: this credential is bound to no customer and is not staff.", "denied")
 	})
 }
 
 // passThrough is an authenticator that accepts any credential as one
 // fixed principal: it stands for a faulty authenticator in front of the
 // gate.
-type passThrough struct{ p *security.Principal }
+type passThrough struct{ p *auth.Principal }
 
-func (a passThrough) Authenticate(context.Context, string) (*security.Principal, error) {
+func (a passThrough) Authenticate(context.Context, string) (*auth.Principal, error) {
 	p := *a.p
 	return &p, nil
 }

@@ -11,9 +11,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/ulule/limiter/v3"
 
-	"github.com/example/order-mcp/internal/mcpserver"
-	"github.com/example/order-mcp/internal/security"
-	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/demo"
+	"github.com/example/order-mcp/internal/limits"
+	"github.com/example/order-mcp/internal/refusal"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
@@ -28,15 +29,15 @@ func TestLimitsHoldOverStdio(t *testing.T) {
 	limits.PerPrincipal = rate(3)
 	limits.CancelPerPrincipal = rate(1)
 	env := testenv.New(t, dsn, testenv.Options{Limits: &limits})
-	customer := store.DemoCustomers()[5].ID
-	key, keyID := env.Key(t, customer, security.ScopeRead, security.ScopeCancel)
-	other, _ := env.Key(t, customer, security.ScopeRead)
+	customer := demo.Customers()[5].ID
+	key, keyID := env.Key(t, customer, auth.ScopeRead, auth.ScopeCancel)
+	other, _ := env.Key(t, customer, auth.ScopeRead)
 	cs := env.Connect(t, key, "")
 
 	refused := func(t *testing.T, err error) {
 		t.Helper()
 		var rpcErr *jsonrpc.Error
-		if !errors.As(err, &rpcErr) || rpcErr.Code != mcpserver.CodeRateLimited ||
+		if !errors.As(err, &rpcErr) || rpcErr.Code != refusal.CodeRateLimited ||
 			!strings.Contains(rpcErr.Message, "Retry in") {
 			t.Fatalf("want a rate-limit error, got %v", err)
 		}
@@ -86,12 +87,12 @@ func TestLimitsHoldOverStdio(t *testing.T) {
 // the lock is lifted for nobody else.
 func TestRepeatedInvalidArgumentsLockTheCallerOut(t *testing.T) {
 	ctx := context.Background()
-	policy := security.DefaultLockoutPolicy()
-	policy.AddressThreshold = 3
+	policy := limits.DefaultPolicy()
+	policy.Threshold = 3
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &policy})
-	customer := store.DemoCustomers()[5].ID
-	key, _ := env.Key(t, customer, security.ScopeRead)
-	other, _ := env.Key(t, customer, security.ScopeRead)
+	customer := demo.Customers()[5].ID
+	key, _ := env.Key(t, customer, auth.ScopeRead)
+	other, _ := env.Key(t, customer, auth.ScopeRead)
 	cs := env.Connect(t, key, "")
 	for i := range 3 {
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_order_status", Arguments: map[string]any{"order_id": "nope"}})
@@ -101,7 +102,7 @@ func TestRepeatedInvalidArgumentsLockTheCallerOut(t *testing.T) {
 	}
 	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "list_recent_orders", Arguments: map[string]any{}})
 	var rpcErr *jsonrpc.Error
-	if !errors.As(err, &rpcErr) || rpcErr.Code != mcpserver.CodeRateLimited {
+	if !errors.As(err, &rpcErr) || rpcErr.Code != refusal.CodeRateLimited {
 		t.Fatalf("after repeated invalid calls a valid call was not refused: %v", err)
 	}
 	if _, err := env.Connect(t, other, "").CallTool(ctx, &mcp.CallToolParams{Name: "list_recent_orders", Arguments: map[string]any{}}); err != nil {
@@ -114,12 +115,12 @@ func TestRepeatedInvalidArgumentsLockTheCallerOut(t *testing.T) {
 // throttled like any other (and cannot flood the audit trail).
 func TestRefusedCallsCountAgainstTheLimit(t *testing.T) {
 	ctx := context.Background()
-	limits := testenv.GenerousLimits()
-	limits.PerPrincipal = limiter.Rate{Period: time.Hour, Limit: 3}
-	policy := security.DefaultLockoutPolicy()
-	policy.AddressThreshold = 1_000_000
-	env := testenv.New(t, dsn, testenv.Options{Limits: &limits, Lockout: &policy})
-	key, _ := env.Key(t, store.DemoCustomers()[5].ID, security.ScopeRead)
+	budget := testenv.GenerousLimits()
+	budget.PerPrincipal = limiter.Rate{Period: time.Hour, Limit: 3}
+	policy := limits.DefaultPolicy()
+	policy.Threshold = 1_000_000
+	env := testenv.New(t, dsn, testenv.Options{Limits: &budget, Lockout: &policy})
+	key, _ := env.Key(t, demo.Customers()[5].ID, auth.ScopeRead)
 	cs := env.Connect(t, key, "")
 	var rateLimited int
 	for i := range 10 {
@@ -129,7 +130,7 @@ func TestRefusedCallsCountAgainstTheLimit(t *testing.T) {
 		}
 		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: map[string]any{"order_id": "ord_0000000000000000"}})
 		var rpcErr *jsonrpc.Error
-		if errors.As(err, &rpcErr) && rpcErr.Code == mcpserver.CodeRateLimited {
+		if errors.As(err, &rpcErr) && rpcErr.Code == refusal.CodeRateLimited {
 			rateLimited++
 		}
 	}

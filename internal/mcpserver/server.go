@@ -4,19 +4,20 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/modelcontextprotocol/go-sdk/auth"
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/example/order-mcp/internal/audit"
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/logging"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/sdkfix"
 	"github.com/example/order-mcp/internal/tools"
 )
 
 // Authenticator re-checks a credential; stdio calls it on every tools/list
 // and tools/call.
 type Authenticator interface {
-	Authenticate(ctx context.Context, credential string) (*security.Principal, error)
+	Authenticate(ctx context.Context, credential string) (*auth.Principal, error)
 }
 
 // Deps are the MCP layer's dependencies.
@@ -51,7 +52,7 @@ func New(d Deps) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "order-status-mcp", Title: "Order status", Version: d.Version},
 		&mcp.ServerOptions{
 			Instructions: instructions,
-			Logger:       logging.AtLeast(d.Logger, slog.LevelWarn),
+			Logger:       slog.New(sdkfix.DemoteClientErrors(logging.AtLeast(d.Logger, slog.LevelWarn).Handler())),
 			// Only tools: no logging, prompts, resources or completions.
 			Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
 			// tools/list differs per caller, so no client or intermediary may
@@ -84,9 +85,9 @@ const principalExtraKey = "order-mcp/principal"
 // clock skew, when it was authenticated for this very request, and the
 // SDK's own check (no skew) would otherwise refuse a token inside the skew
 // with a bare 401.
-func TokenInfo(p *security.Principal) *auth.TokenInfo {
-	return &auth.TokenInfo{
-		Scopes: p.Scopes,
+func TokenInfo(p *auth.Principal) *sdkauth.TokenInfo {
+	return &sdkauth.TokenInfo{
+		Scopes: auth.ScopeNames(p.Scopes),
 		UserID: p.Subject,
 		Extra:  map[string]any{principalExtraKey: p},
 	}

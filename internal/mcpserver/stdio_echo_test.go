@@ -10,9 +10,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/mcpserver"
-	"github.com/example/order-mcp/internal/security"
-	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/sdkfix"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
@@ -23,9 +24,9 @@ import (
 // them fixed texts, in batches too.
 func TestStdioAnswersNeverEchoInput(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{})
-	key, _ := env.Key(t, store.DemoCustomers()[0].ID, security.ScopeRead)
+	key, _ := env.Key(t, demo.Customers()[0].ID, auth.ScopeRead)
 	clientEnd, serverEnd := net.Pipe()
-	st := &mcp.IOTransport{Reader: serverEnd, Writer: mcpserver.SafeWriter(serverEnd)}
+	st := &mcp.IOTransport{Reader: serverEnd, Writer: sdkfix.SafeWriter(serverEnd)}
 	ss, err := env.MCP.Connect(mcpserver.WithCredential(context.Background(), "stdio", key), st, nil)
 	if err != nil {
 		t.Fatal(err)

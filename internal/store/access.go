@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Access says whose rows a statement may touch. It is the database half of
@@ -55,14 +57,47 @@ func (s *Store) inTx(ctx context.Context, a Access, mode pgx.TxAccessMode, fn fu
 	if mode == pgx.ReadOnly {
 		iso = pgx.RepeatableRead
 	}
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: mode, IsoLevel: iso}, func(tx pgx.Tx) error {
-		anyCustomer := "off"
-		if a.anyCustomer {
-			anyCustomer = "on"
-		}
-		if _, err := tx.Exec(ctx, setAccessSQL, a.customerID, anyCustomer); err != nil {
-			return err
-		}
-		return fn(tx)
+	return s.run(ctx, func(c *pgxpool.Conn) error {
+		return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{AccessMode: mode, IsoLevel: iso}, func(tx pgx.Tx) error {
+			anyCustomer := "off"
+			if a.anyCustomer {
+				anyCustomer = "on"
+			}
+			if _, err := tx.Exec(ctx, setAccessSQL, a.customerID, anyCustomer); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
 	})
+}
+
+// Write binds a write a tool makes: whose rows it may touch, and the audit
+// record that must commit in the same transaction as the change. Store
+// methods that change customer data take a Write rather than an Access, so
+// a tool's change cannot commit without its record; the zero Write is
+// refused. (Bookkeeping writes, such as lockouts or a key's last use, are
+// not a tool's writes and do not take one.)
+type Write struct {
+	access Access
+	record *AuditEntry
+	seal   Sealer
+}
+
+// NewWrite returns the binding of one write: a, and the record to append
+// (its Outcome and ObjectIDs are filled in by the method) sealed by seal.
+func NewWrite(a Access, record *AuditEntry, seal Sealer) Write {
+	return Write{access: a, record: record, seal: seal}
+}
+
+// ErrNoAuditRecord refuses a write that comes without its audit record.
+var ErrNoAuditRecord = errors.New("store: a tool's write needs its audit record")
+
+func (w Write) valid() error {
+	switch {
+	case !w.access.valid():
+		return ErrNoAccess
+	case w.record == nil || w.seal == nil:
+		return ErrNoAuditRecord
+	}
+	return nil
 }

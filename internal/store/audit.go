@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // AuditEntry is one row of the audit trail. internal/audit builds entries
@@ -61,8 +62,10 @@ func GenesisHMAC() []byte { return make([]byte, 32) }
 // AppendAudit appends entries to the audit trail in one transaction: one
 // commit (one fsync) for the whole batch.
 func (s *Store) AppendAudit(ctx context.Context, seal Sealer, entries []*AuditEntry) error {
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		return appendAudit(ctx, tx, seal, entries)
+	err := s.run(ctx, func(c *pgxpool.Conn) error {
+		return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+			return appendAudit(ctx, tx, seal, entries)
+		})
 	})
 	return translate("append audit", err)
 }

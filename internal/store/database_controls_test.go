@@ -41,7 +41,7 @@ func testDSN(t *testing.T) string {
 func TestRowLevelSecurityHoldsWithoutTheGoFilter(t *testing.T) {
 	ctx := context.Background()
 	s := appStore(t, testDSN(t))
-	alice, bob := DemoCustomers()[0], DemoCustomers()[1]
+	alice, bob := seededCustomer(t, 0), seededCustomer(t, 1)
 
 	var bobsOrder string
 	err := s.inTx(ctx, CustomerAccess(bob.ID), pgx.ReadOnly, func(tx pgx.Tx) error {
@@ -221,7 +221,7 @@ func TestReadsSeeOneSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = owner.Close(ctx) })
-	alice := DemoCustomers()[0]
+	alice := seededCustomer(t, 0)
 
 	err = s.inTx(ctx, CustomerAccess(alice.ID), pgx.ReadOnly, func(tx pgx.Tx) error {
 		var id string
@@ -271,4 +271,26 @@ func TestRowLevelSecurityIsForced(t *testing.T) {
 			t.Errorf("%s: row-level security enabled=%v forced=%v, want both", table, enabled, forced)
 		}
 	}
+}
+
+type customer struct{ ID string }
+
+// seededCustomer returns the n-th customer of the seeded data, newest
+// first. (This in-package test cannot import internal/demo, which imports
+// this package.)
+func seededCustomer(t *testing.T, n int) customer {
+	t.Helper()
+	s, err := Open(context.Background(), testDSN(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var id string
+	err = s.inTx(context.Background(), StaffAccess(), pgx.ReadOnly, func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), "SELECT id FROM customers ORDER BY created_at DESC, id LIMIT 1 OFFSET $1", n).Scan(&id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return customer{ID: id}
 }

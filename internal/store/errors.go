@@ -28,6 +28,10 @@ var (
 	ErrUnsafeRole = errors.New("unsafe database role")
 	// ErrNotMigrated means the schema the server needs is not there.
 	ErrNotMigrated = errors.New("database not migrated")
+	// ErrBusy means no pooled connection became free within the acquire
+	// timeout: the database is saturated, and the call is shed rather than
+	// queued. Retrying shortly is the right thing to do.
+	ErrBusy = errors.New("database busy: no connection free")
 )
 
 // DBError is a database failure reduced to what an operator may log: the
@@ -54,7 +58,8 @@ func translate(op string, err error) error {
 	}
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotCancellable),
-		errors.Is(err, ErrCancelQuota), errors.Is(err, ErrNoAccess):
+		errors.Is(err, ErrCancelQuota), errors.Is(err, ErrNoAccess), errors.Is(err, ErrBusy),
+		errors.Is(err, ErrNoAuditRecord):
 		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return ErrNotFound

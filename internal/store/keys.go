@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // APIKey is a stored API key. The secret itself is never stored, only its
@@ -38,8 +39,10 @@ func (s *Store) LookupAPIKey(ctx context.Context, keyID string) (APIKey, error) 
 		k          APIKey
 		customerID *string
 	)
-	err := s.pool.QueryRow(ctx, lookupAPIKeySQL, keyID).Scan(
-		&k.KeyID, &k.Name, &k.SecretSHA256, &k.Scopes, &customerID, &k.ExpiresAt, &k.RevokedAt)
+	err := s.run(ctx, func(c *pgxpool.Conn) error {
+		return c.QueryRow(ctx, lookupAPIKeySQL, keyID).Scan(
+			&k.KeyID, &k.Name, &k.SecretSHA256, &k.Scopes, &customerID, &k.ExpiresAt, &k.RevokedAt)
+	})
 	if err != nil {
 		return APIKey{}, translate("lookup api key", err)
 	}
@@ -58,7 +61,10 @@ ON CONFLICT (key_id) DO UPDATE SET last_used_at = now()
 // TouchAPIKey records that a key was used. It writes at most once a minute
 // per key, so a busy key does not turn every request into a write.
 func (s *Store) TouchAPIKey(ctx context.Context, keyID string) error {
-	_, err := s.pool.Exec(ctx, touchAPIKeySQL, keyID)
+	err := s.run(ctx, func(c *pgxpool.Conn) error {
+		_, err := c.Exec(ctx, touchAPIKeySQL, keyID)
+		return err
+	})
 	return translate("touch api key", err)
 }
 
@@ -119,6 +125,22 @@ SELECT api_keys_active()`
 // HasActiveAPIKey reports whether any key is neither revoked nor expired.
 func (s *Store) HasActiveAPIKey(ctx context.Context) (bool, error) {
 	var active bool
-	err := s.pool.QueryRow(ctx, apiKeysActiveSQL).Scan(&active)
+	err := s.run(ctx, func(c *pgxpool.Conn) error { return c.QueryRow(ctx, apiKeysActiveSQL).Scan(&active) })
 	return active, translate("api keys active", err)
+}
+
+const revokeAPIKeysNamedSQL = `-- name: revoke_api_keys_named
+UPDATE api_keys SET revoked_at = now()
+ WHERE name = $1 AND revoked_at IS NULL
+RETURNING key_id`
+
+// RevokeAPIKeysNamed revokes every active key called name and returns
+// their ids. Administrative.
+func (s *Store) RevokeAPIKeysNamed(ctx context.Context, name string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, revokeAPIKeysNamedSQL, name)
+	if err != nil {
+		return nil, translate("revoke api keys named", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, translate("revoke api keys named", err)
 }

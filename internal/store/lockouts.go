@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// LockoutState is one brute-force lockout bucket (internal/security/lockout.go
-// owns the policy; this is only its storage).
+// LockoutState is one brute-force lockout bucket (internal/limits owns the
+// policy; this is only its storage).
 type LockoutState struct {
 	Failures    int
 	WindowStart time.Time
@@ -18,16 +19,19 @@ type LockoutState struct {
 	UpdatedAt   time.Time
 }
 
+// The lockout's own clock is passed in ($2), not the database's now(): the
+// policy that wrote a lock and the check that reads it must agree on the
+// time, and tests move that clock by hand.
 const lockedUntilSQL = `-- name: locked_until
 SELECT max(locked_until)
   FROM auth_lockouts
- WHERE bucket = ANY($1) AND locked_until > now()`
+ WHERE bucket = ANY($1) AND locked_until > $2`
 
-// LockedUntil returns the latest lock expiry among buckets, or the zero time
-// when none of them is locked.
-func (s *Store) LockedUntil(ctx context.Context, buckets []string) (time.Time, error) {
+// LockedUntil returns the latest lock expiry among buckets that is after
+// now, or the zero time when none of them is locked.
+func (s *Store) LockedUntil(ctx context.Context, buckets []string, now time.Time) (time.Time, error) {
 	var until *time.Time
-	err := s.pool.QueryRow(ctx, lockedUntilSQL, buckets).Scan(&until)
+	err := s.run(ctx, func(c *pgxpool.Conn) error { return c.QueryRow(ctx, lockedUntilSQL, buckets, now).Scan(&until) })
 	if err != nil || until == nil {
 		return time.Time{}, translate("locked until", err)
 	}
@@ -62,38 +66,40 @@ ON CONFLICT (bucket) DO UPDATE
 // A bucket that does not exist yet starts from the zero LockoutState.
 func (s *Store) UpdateLockout(ctx context.Context, bucket string, update func(*LockoutState)) (LockoutState, error) {
 	var st LockoutState
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, ensureLockoutSQL, bucket); err != nil {
+	err := s.run(ctx, func(c *pgxpool.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, ensureLockoutSQL, bucket); err != nil {
+				return err
+			}
+			var lockedUntil *time.Time
+			err := tx.QueryRow(ctx, selectLockoutSQL, bucket).Scan(&st.Failures, &st.WindowStart, &st.Strikes, &lockedUntil, &st.UpdatedAt)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if lockedUntil != nil {
+				st.LockedUntil = *lockedUntil
+			}
+			update(&st)
+			lockedUntil = nil
+			if !st.LockedUntil.IsZero() {
+				lockedUntil = &st.LockedUntil
+			}
+			_, err = tx.Exec(ctx, upsertLockoutSQL, bucket, st.Failures, st.WindowStart, st.Strikes, lockedUntil, st.UpdatedAt)
 			return err
-		}
-		var lockedUntil *time.Time
-		err := tx.QueryRow(ctx, selectLockoutSQL, bucket).Scan(&st.Failures, &st.WindowStart, &st.Strikes, &lockedUntil, &st.UpdatedAt)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		if lockedUntil != nil {
-			st.LockedUntil = *lockedUntil
-		}
-		update(&st)
-		lockedUntil = nil
-		if !st.LockedUntil.IsZero() {
-			lockedUntil = &st.LockedUntil
-		}
-		_, err = tx.Exec(ctx, upsertLockoutSQL, bucket, st.Failures, st.WindowStart, st.Strikes, lockedUntil, st.UpdatedAt)
-		return err
+		})
 	})
 	return st, translate("update lockout", err)
 }
 
 const pruneLockoutsSQL = `-- name: prune_lockouts
 DELETE FROM auth_lockouts
- WHERE updated_at < now() - $1::interval
-   AND (locked_until IS NULL OR locked_until < now())`
+ WHERE updated_at < $2::timestamptz - $1::interval
+   AND (locked_until IS NULL OR locked_until < $2)`
 
 // PruneLockouts deletes buckets that are not locked and have not failed for
 // idle, so that every address that ever failed once does not stay forever.
-func (s *Store) PruneLockouts(ctx context.Context, idle time.Duration) (int64, error) {
-	tag, err := s.pool.Exec(ctx, pruneLockoutsSQL, idle.String())
+func (s *Store) PruneLockouts(ctx context.Context, idle time.Duration, now time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, pruneLockoutsSQL, idle.String(), now)
 	if err != nil {
 		return 0, translate("prune lockouts", err)
 	}

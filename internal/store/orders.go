@@ -191,11 +191,6 @@ type CancelRequest struct {
 	// hours. It is checked in the same transaction, under a per-customer
 	// lock, so concurrent calls cannot overshoot it. Must be positive.
 	DailyQuota int
-	// Audit, when set, is appended to the audit trail in the same
-	// transaction as the cancellation: the change cannot commit without its
-	// record. Its Outcome and ObjectIDs are filled in here.
-	Audit *AuditEntry
-	Seal  Sealer
 }
 
 // CancelOutcome is the result of a successful (or already done) cancellation.
@@ -239,7 +234,11 @@ VALUES ($1, $2, 'cancelled', $3, $4)`
 // (AlreadyCancelled), so a retried call is harmless. Orders past
 // processing return ErrNotCancellable; another customer's order returns
 // ErrNotFound.
-func (s *Store) CancelOrder(ctx context.Context, a Access, req CancelRequest) (CancelOutcome, error) {
+func (s *Store) CancelOrder(ctx context.Context, w Write, req CancelRequest) (CancelOutcome, error) {
+	if err := w.valid(); err != nil {
+		return CancelOutcome{}, err
+	}
+	a := w.access
 	if req.DailyQuota <= 0 {
 		return CancelOutcome{}, errors.New("cancel order: daily quota must be positive")
 	}
@@ -284,12 +283,9 @@ func (s *Store) CancelOrder(ctx context.Context, a Access, req CancelRequest) (C
 			cancelEventText(req.Reason)); err != nil {
 			return err
 		}
-		if req.Audit != nil {
-			req.Audit.Outcome = "cancelled"
-			req.Audit.ObjectIDs = []string{req.OrderID}
-			return appendAudit(ctx, tx, req.Seal, []*AuditEntry{req.Audit})
-		}
-		return nil
+		w.record.Outcome = "cancelled"
+		w.record.ObjectIDs = []string{req.OrderID}
+		return appendAudit(ctx, tx, w.seal, []*AuditEntry{w.record})
 	})
 	if err != nil {
 		return CancelOutcome{}, translate("cancel order", err)

@@ -27,6 +27,12 @@ type Options struct {
 	StatementTimeout time.Duration
 	// MaxConns caps the pool. Zero means 10.
 	MaxConns int32
+	// AcquireTimeout bounds how long a call waits for a pooled connection
+	// when all of them are busy; past it the call fails with ErrBusy
+	// (the client is told "temporarily unavailable" and when to retry)
+	// instead of queueing behind every other caller. statement_timeout
+	// does not cover this wait. Zero means 1 second.
+	AcquireTimeout time.Duration
 	// Logger receives the query tracer's lines (statement name and duration
 	// at debug level, failures at warn). Nil means no logging.
 	Logger *slog.Logger
@@ -37,7 +43,8 @@ type Options struct {
 
 // Store is the database. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool           *pgxpool.Pool
+	acquireTimeout time.Duration
 }
 
 // Open connects to dsn and returns a Store. It does not check the role's
@@ -54,7 +61,36 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, translate("open pool", err)
 	}
-	return &Store{pool: pool}, nil
+	acquire := opts.AcquireTimeout
+	if acquire <= 0 {
+		acquire = time.Second
+	}
+	return &Store{pool: pool, acquireTimeout: acquire}, nil
+}
+
+// conn takes a pooled connection for one unit of work, waiting at most
+// the acquire timeout. The caller releases it.
+func (s *Store) conn(ctx context.Context) (*pgxpool.Conn, error) {
+	actx, cancel := context.WithTimeout(ctx, s.acquireTimeout)
+	defer cancel()
+	c, err := s.pool.Acquire(actx)
+	if err != nil {
+		if ctx.Err() == nil && actx.Err() != nil {
+			return nil, ErrBusy // every connection busy for the whole wait
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// run runs fn on one pooled connection (see conn).
+func (s *Store) run(ctx context.Context, fn func(*pgxpool.Conn) error) error {
+	c, err := s.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	return fn(c)
 }
 
 // configure applies the settings that must not depend on the connection

@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/example/order-mcp/internal/dbtest"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
-	"github.com/jackc/pgx/v5"
 )
 
 var dsn string
@@ -39,7 +41,7 @@ func orderIn(t *testing.T, s *store.Store, customerID, status string) string {
 func TestGetOrderReturnsTimelineAndShipment(t *testing.T) {
 	ctx := context.Background()
 	s := dbtest.App(t, dsn, store.Options{})
-	alice := store.DemoCustomers()[0]
+	alice := demo.Customers()[0]
 	id := orderIn(t, s, alice.ID, store.StatusDelivered)
 
 	o, err := s.GetOrder(ctx, store.CustomerAccess(alice.ID), id)
@@ -71,7 +73,7 @@ func TestGetOrderReturnsTimelineAndShipment(t *testing.T) {
 func TestCustomerScoping(t *testing.T) {
 	ctx := context.Background()
 	s := dbtest.App(t, dsn, store.Options{})
-	customers := store.DemoCustomers()
+	customers := demo.Customers()
 	alice, bob := customers[0], customers[1]
 	bobsOrder := orderIn(t, s, bob.ID, store.StatusPending)
 
@@ -111,7 +113,7 @@ func TestCustomerScoping(t *testing.T) {
 		if orders, err := owner.ListRecentOrders(ctx, asAlice, bob.ID, "", 25); err != nil || len(orders) != 0 {
 			t.Errorf("alice listing bob: %d orders, err %v", len(orders), err)
 		}
-		_, err := owner.CancelOrder(ctx, asAlice, store.CancelRequest{OrderID: bobsOrder, Reason: "customer_request", DailyQuota: 5})
+		_, err := owner.CancelOrder(ctx, write(asAlice), store.CancelRequest{OrderID: bobsOrder, Reason: "customer_request", DailyQuota: 5})
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("cancel of bob's order as alice: %v, want ErrNotFound", err)
 		}
@@ -154,7 +156,7 @@ func TestNotFoundAndNotYoursDoTheSameWork(t *testing.T) {
 		defer mu.Unlock()
 		events = append(events, store.QueryEvent{Name: e.Name, Rows: e.Rows, Code: e.Code})
 	}})
-	customers := store.DemoCustomers()
+	customers := demo.Customers()
 	alice, bob := customers[0], customers[1]
 	bobsOrder := orderIn(t, s, bob.ID, store.StatusShipped)
 
@@ -192,7 +194,7 @@ func TestCancelOrder(t *testing.T) {
 	ctx := context.Background()
 	owner := dbtest.Owner(t, dsn)
 	s := dbtest.App(t, dsn, store.Options{})
-	customers := store.DemoCustomers()
+	customers := demo.Customers()
 	carol, dave := customers[2], customers[3]
 	pending := orderIn(t, owner, carol.ID, store.StatusPending)
 	shipped := orderIn(t, owner, carol.ID, store.StatusShipped)
@@ -201,13 +203,13 @@ func TestCancelOrder(t *testing.T) {
 	}
 
 	t.Run("OtherCustomerCannotCancel", func(t *testing.T) {
-		_, err := s.CancelOrder(ctx, store.CustomerAccess(dave.ID), req(pending))
+		_, err := s.CancelOrder(ctx, write(store.CustomerAccess(dave.ID)), req(pending))
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
 	})
 	t.Run("PendingOrderIsCancelled", func(t *testing.T) {
-		out, err := s.CancelOrder(ctx, store.CustomerAccess(carol.ID), req(pending))
+		out, err := s.CancelOrder(ctx, write(store.CustomerAccess(carol.ID)), req(pending))
 		if err != nil || out.Status != store.StatusCancelled || out.AlreadyCancelled {
 			t.Fatalf("got %+v, %v", out, err)
 		}
@@ -220,7 +222,7 @@ func TestCancelOrder(t *testing.T) {
 		}
 	})
 	t.Run("CancellingAgainIsIdempotent", func(t *testing.T) {
-		out, err := s.CancelOrder(ctx, store.CustomerAccess(carol.ID), req(pending))
+		out, err := s.CancelOrder(ctx, write(store.CustomerAccess(carol.ID)), req(pending))
 		if err != nil || !out.AlreadyCancelled {
 			t.Fatalf("got %+v, %v", out, err)
 		}
@@ -236,7 +238,7 @@ func TestCancelOrder(t *testing.T) {
 		}
 	})
 	t.Run("ShippedOrderIsNotCancellable", func(t *testing.T) {
-		_, err := s.CancelOrder(ctx, store.CustomerAccess(carol.ID), req(shipped))
+		_, err := s.CancelOrder(ctx, write(store.CustomerAccess(carol.ID)), req(shipped))
 		if !errors.Is(err, store.ErrNotCancellable) {
 			t.Fatalf("err = %v, want ErrNotCancellable", err)
 		}
@@ -245,7 +247,7 @@ func TestCancelOrder(t *testing.T) {
 		processing := orderIn(t, owner, carol.ID, store.StatusProcessing)
 		q := req(processing)
 		q.DailyQuota = 1 // carol already cancelled one order today
-		_, err := s.CancelOrder(ctx, store.CustomerAccess(carol.ID), q)
+		_, err := s.CancelOrder(ctx, write(store.CustomerAccess(carol.ID)), q)
 		if !errors.Is(err, store.ErrCancelQuota) {
 			t.Fatalf("err = %v, want ErrCancelQuota", err)
 		}
@@ -298,7 +300,7 @@ func concurrently(ids []string, f func(id string) (store.CancelOutcome, error)) 
 func TestCancelUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	s := dbtest.App(t, dsn, store.Options{MaxConns: 20})
-	customers := store.DemoCustomers()
+	customers := demo.Customers()
 
 	// Two cancellations of different orders of one customer, daily quota 1.
 	// Each appends its audit record in its own transaction, so holding the
@@ -318,11 +320,8 @@ func TestCancelUnderConcurrency(t *testing.T) {
 		go func() {
 			defer close(done)
 			outs, errs = concurrently(ids, func(id string) (store.CancelOutcome, error) {
-				return s.CancelOrder(ctx, store.CustomerAccess(c.ID), store.CancelRequest{
+				return s.CancelOrder(ctx, write(store.CustomerAccess(c.ID)), store.CancelRequest{
 					OrderID: id, Reason: "customer_request", DailyQuota: 1,
-					Audit: &store.AuditEntry{Kind: "tool_call", Principal: "apikey:abcdefghijkl", CredentialID: "abcdefghijkl",
-						Transport: "stdio", Action: "cancel_order", Decision: "allowed", CorrelationID: "quota-race"},
-					Seal: fixedSealer{},
 				})
 			})
 		}()
@@ -348,7 +347,7 @@ func TestCancelUnderConcurrency(t *testing.T) {
 		id := cancellable(t, s, c.ID)[0]
 		same := []string{id, id, id, id, id}
 		outs, errs := concurrently(same, func(id string) (store.CancelOutcome, error) {
-			return s.CancelOrder(ctx, store.CustomerAccess(c.ID), store.CancelRequest{OrderID: id, Reason: "customer_request", DailyQuota: 5})
+			return s.CancelOrder(ctx, write(store.CustomerAccess(c.ID)), store.CancelRequest{OrderID: id, Reason: "customer_request", DailyQuota: 5})
 		})
 		fresh := 0
 		for i := range same {
@@ -455,11 +454,44 @@ func TestCheckLeastPrivilege(t *testing.T) {
 
 func TestSeedIsIdempotent(t *testing.T) {
 	owner := dbtest.Owner(t, dsn)
-	res, err := owner.Seed(context.Background(), time.Now())
+	res, err := owner.Seed(context.Background(), demo.Dataset(time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Customers != 0 || res.Orders != 0 {
 		t.Fatalf("second seed inserted %+v", res)
+	}
+}
+
+// write binds a cancellation to a and to an audit record, as a tool call
+// does (see tools.Call.Write).
+func write(a store.Access) store.Write {
+	return store.NewWrite(a, &store.AuditEntry{Kind: "tool_call", Action: "cancel_order", Decision: "allowed", Outcome: "refused"}, fixedSealer{})
+}
+
+// TestAToolWriteNeedsItsAuditRecord: a store method that changes customer
+// data for a tool runs only with a binding and the call's audit record,
+// which it commits with the change; without either, nothing runs.
+func TestAToolWriteNeedsItsAuditRecord(t *testing.T) {
+	ctx := context.Background()
+	var statements []string
+	s := dbtest.App(t, dsn, store.Options{Observe: func(e store.QueryEvent) { statements = append(statements, e.Name) }})
+	c := demo.Customers()[4]
+	req := store.CancelRequest{OrderID: "ord_0000000000000000", Reason: "customer_request", DailyQuota: 5}
+	for name, w := range map[string]store.Write{
+		"NoBindingAndNoRecord": {},
+		"NoRecord":             store.NewWrite(store.CustomerAccess(c.ID), nil, fixedSealer{}),
+		"NoSealer":             store.NewWrite(store.CustomerAccess(c.ID), &store.AuditEntry{}, nil),
+		"NoBinding":            store.NewWrite(store.Access{}, &store.AuditEntry{}, fixedSealer{}),
+	} {
+		t.Run(name+"IsRefused", func(t *testing.T) {
+			statements = nil
+			if _, err := s.CancelOrder(ctx, w, req); !errors.Is(err, store.ErrNoAccess) && !errors.Is(err, store.ErrNoAuditRecord) {
+				t.Fatalf("got %v, want ErrNoAccess or ErrNoAuditRecord", err)
+			}
+			if len(statements) != 0 {
+				t.Fatalf("statements ran: %v", statements)
+			}
+		})
 	}
 }

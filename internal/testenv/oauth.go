@@ -18,7 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/auth"
 )
 
 // Issuer is an OAuth authorization server for tests: an RSA signing key
@@ -117,14 +117,14 @@ func (i *Issuer) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 // Claims returns valid claims for audience: issued now, expiring in five
 // minutes, with the given subject and scopes. Set or delete entries to
 // make a token invalid in one specific way.
-func (i *Issuer) Claims(audience, subject string, scopes ...string) jwt.MapClaims {
+func (i *Issuer) Claims(audience, subject string, scopes ...auth.Scope) jwt.MapClaims {
 	now := time.Now()
 	scope := ""
 	for n, s := range scopes {
 		if n > 0 {
 			scope += " "
 		}
-		scope += s
+		scope += string(s)
 	}
 	return jwt.MapClaims{
 		"iss": i.ID, "sub": subject, "aud": []string{audience}, "scope": scope,
@@ -170,11 +170,11 @@ func (i *Issuer) TokenWithHeader(t testing.TB, header map[string]any, claims jwt
 
 // Verifier returns the server's verifier for this issuer and audience,
 // with the default customer claim (customer_id).
-func (i *Issuer) Verifier(t testing.TB, audience string) *security.OAuthVerifier {
+func (i *Issuer) Verifier(t testing.TB, audience string) *auth.OAuthVerifier {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	v, err := security.NewOAuthVerifier(ctx, security.OAuthConfig{
+	v, err := auth.NewOAuthVerifier(ctx, auth.OAuthConfig{
 		Issuer: i.ID, JWKSURL: i.JWKSURL, Audience: audience, CustomerClaim: "customer_id",
 	}, discardLogger())
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,12 +18,18 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/ulule/limiter/v3"
 
+	"github.com/example/order-mcp/internal/app"
 	"github.com/example/order-mcp/internal/audit"
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/config"
 	"github.com/example/order-mcp/internal/dbtest"
+	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/httpserver"
+	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/logging"
 	"github.com/example/order-mcp/internal/mcpserver"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/redisstore"
+	"github.com/example/order-mcp/internal/sdkfix"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/tools"
 )
@@ -38,107 +45,155 @@ var TestAuditKey = []byte("test audit key: 32 bytes or more, never used in produ
 
 // Options adjusts an environment.
 type Options struct {
-	Limits  *security.LimitsConfig
-	Lockout *security.LockoutPolicy
-	Shared  *security.SharedCounters
+	Limits  *limits.Config
+	Lockout *limits.Policy
+	Shared  *redisstore.Counters
 	// LockoutStore replaces where lockout state lives (default: the app
 	// store, or Redis with Shared); fail-closed tests pass a broken one.
-	LockoutStore     security.LockoutStore
-	TokenVerifier    security.TokenVerifier
+	LockoutStore  limits.LockoutStore
+	TokenVerifier auth.TokenVerifier
+	// HTTP sets the HTTP surface's configuration (the fields that are set
+	// replace the configuration's).
 	HTTP             httpserver.Config
 	CancelDailyQuota int
 	// WrapStore lets a test inject faults around the real store.
 	WrapStore func(tools.Store) tools.Store
+	// Clock is the lockout's clock; tests move it instead of waiting.
+	Clock func() time.Time
+	// Env adds environment variables to the configuration.
+	Env map[string]string
 }
 
-// Env is an assembled server.
+// Env is an assembled server: the production assembly (internal/app) on
+// a test database, with the handles tests inspect.
 type Env struct {
 	DSN     string
 	Owner   *store.Store
 	App     *store.Store
 	Sealer  *audit.Sealer
 	Audit   *audit.Writer
-	Auth    *security.Authenticator
-	Lockout *security.Lockout
-	Limits  *security.Limits
+	Auth    *auth.Authenticator
+	Lockout *limits.Lockout
+	Limits  *limits.Limits
 	MCP     *mcp.Server
 	Logger  *slog.Logger
 	Logs    *Buffer
 	Queries *QueryLog
+	Server  *app.App
 
-	opts    Options
 	httpSrv *httptest.Server
 	cleanup func(func()) // the creating test's Cleanup, which outlives subtests
 }
 
 // GenerousLimits never get in the way of tests of other controls.
-func GenerousLimits() security.LimitsConfig {
+func GenerousLimits() limits.Config {
 	big := limiter.Rate{Period: time.Minute, Limit: 1_000_000}
-	return security.LimitsConfig{PerIP: big, PerPrincipal: big, Concurrency: 1000, CancelPerPrincipal: big, NotFoundPerPrincipal: big}
+	return limits.Config{PerIP: big, PerPrincipal: big, Concurrency: 1000, CancelPerPrincipal: big, NotFoundPerPrincipal: big}
 }
 
-// New assembles a server on the database at dsn.
+// Config returns the configuration of a test server on dsn: production
+// mode with the test audit key, a loopback listener, and env on top.
+func Config(t testing.TB, dsn string, env map[string]string) *config.Config {
+	t.Helper()
+	vars := map[string]string{
+		"DATABASE_URL":     dsn,
+		"AUDIT_HMAC_KEY":   string(TestAuditKey),
+		"MCP_RESOURCE_URL": "http://127.0.0.1/mcp",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] }, os.ReadFile)
+	if err != nil {
+		t.Fatalf("test configuration: %v", err)
+	}
+	return cfg
+}
+
+// New assembles a server on the database at dsn with the production
+// assembly, app.New.
 func New(t testing.TB, dsn string, opts Options) *Env {
 	t.Helper()
-	e := &Env{DSN: dsn, Logs: &Buffer{}, Queries: &QueryLog{}, opts: opts, cleanup: t.Cleanup}
+	e := &Env{DSN: dsn, Logs: &Buffer{}, Queries: &QueryLog{}, cleanup: t.Cleanup}
 	e.Logger = logging.New(slog.LevelDebug, e.Logs)
 	e.Owner = dbtest.Owner(t, dsn)
-	e.App = dbtest.App(t, dsn, store.Options{Logger: e.Logger, Observe: e.Queries.add})
 
-	var err error
-	e.Sealer, err = audit.NewSealer(TestAuditKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Audit = audit.NewWriter(e.App, e.Sealer, e.Logger)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := e.Audit.Close(ctx); err != nil {
-			t.Errorf("audit drain: %v", err)
-		}
-	})
-
-	policy := security.DefaultLockoutPolicy()
-	if opts.Lockout != nil {
-		policy = *opts.Lockout
-	}
-	var lockoutStore security.LockoutStore = e.App
-	if opts.Shared != nil {
-		lockoutStore = security.NewRedisLockoutStore(opts.Shared)
-	}
-	if opts.LockoutStore != nil {
-		lockoutStore = opts.LockoutStore
-	}
-	e.Lockout = security.NewLockout(policy, lockoutStore)
-	limits := GenerousLimits()
+	cfg := Config(t, dsn, opts.Env)
+	applyHTTP(cfg, opts.HTTP)
+	limitsCfg := GenerousLimits()
 	if opts.Limits != nil {
-		limits = *opts.Limits
-	}
-	e.Limits = security.NewLimits(limits, opts.Shared, e.Lockout)
-	e.Auth = security.NewAuthenticator(e.App, opts.TokenVerifier, e.Logger)
-
-	var st tools.Store = e.App
-	if opts.WrapStore != nil {
-		st = opts.WrapStore(st)
+		limitsCfg = *opts.Limits
 	}
 	quota := opts.CancelDailyQuota
 	if quota == 0 {
 		quota = 100
 	}
-	e.MCP = mcpserver.New(mcpserver.Deps{
-		Tools:         tools.Deps{Store: st, CancelDailyQuota: quota},
-		Authenticator: e.Auth,
-		Audit:         e.Audit,
-		Limits:        e.Limits,
-		Logger:        e.Logger,
-		Version:       "test",
-	})
+	appOpts := []app.Option{
+		app.WithVersion("test"), app.WithLimits(limitsCfg), app.WithCancelDailyQuota(quota),
+		app.WithQueryObserver(e.Queries.add), app.WithClock(opts.Clock),
+	}
+	if opts.Lockout != nil {
+		appOpts = append(appOpts, app.WithLockoutPolicy(*opts.Lockout))
+	}
+	if opts.Shared != nil {
+		appOpts = append(appOpts, app.WithCounters(opts.Shared))
+	}
+	if opts.LockoutStore != nil {
+		appOpts = append(appOpts, app.WithLockoutStore(opts.LockoutStore))
+	}
+	if opts.TokenVerifier != nil {
+		appOpts = append(appOpts, app.WithTokenVerifier(opts.TokenVerifier))
+	}
+	if opts.WrapStore != nil {
+		appOpts = append(appOpts, app.WithToolStore(opts.WrapStore))
+	}
+	a, err := app.New(context.Background(), cfg, e.Logger, appOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	e.Server = a
+	e.App, e.Sealer, e.Audit, e.Auth = a.Store, a.Sealer, a.Audit, a.Auth
+	e.Lockout, e.Limits, e.MCP = a.Lockout, a.Limits, a.MCP
 	return e
 }
 
+// applyHTTP sets the fields of h that are set on cfg.
+func applyHTTP(cfg *config.Config, h httpserver.Config) {
+	if h.ResourceURL != "" {
+		cfg.ResourceURL = h.ResourceURL
+	}
+	if h.OAuthIssuer != "" {
+		cfg.OAuthIssuer = h.OAuthIssuer
+	}
+	if len(h.AllowedOrigins) > 0 {
+		cfg.AllowedOrigins = h.AllowedOrigins
+	}
+	if len(h.AllowedHosts) > 0 {
+		cfg.AllowedHosts = h.AllowedHosts
+	}
+	if len(h.TrustedProxies) > 0 {
+		cfg.TrustedProxies = h.TrustedProxies
+	}
+	if h.MaxBodyBytes > 0 {
+		cfg.MaxBodyBytes = h.MaxBodyBytes
+	}
+	if h.TLS {
+		cfg.TLSTerminatedByProxy = true
+	}
+	if h.Stateful {
+		cfg.Stateful = true
+	}
+	if h.SessionIdleTimeout > 0 {
+		cfg.SessionIdleTimeout = h.SessionIdleTimeout
+	}
+	if h.MaxSessionsPerPrincipal > 0 {
+		cfg.MaxSessionsPerPrincipal = h.MaxSessionsPerPrincipal
+	}
+}
+
 // Key mints an API key on this environment's database.
-func (e *Env) Key(t testing.TB, customerID string, scopes ...string) (key, keyID string) {
+func (e *Env) Key(t testing.TB, customerID string, scopes ...auth.Scope) (key, keyID string) {
 	t.Helper()
 	return dbtest.MintKey(t, e.Owner, dbtest.KeyOptions{Scopes: scopes, CustomerID: customerID})
 }
@@ -153,7 +208,7 @@ func (e *Env) Connect(t testing.TB, key, version string) *mcp.ClientSession {
 	ctx := context.Background()
 	clientEnd, serverEnd := net.Pipe()
 	ct := &mcp.IOTransport{Reader: clientEnd, Writer: clientEnd}
-	st := &mcp.IOTransport{Reader: serverEnd, Writer: mcpserver.SafeWriter(serverEnd)}
+	st := &mcp.IOTransport{Reader: serverEnd, Writer: sdkfix.SafeWriter(serverEnd)}
 	ss, err := e.MCP.Connect(mcpserver.WithCredential(ctx, "stdio", key), st, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -173,17 +228,8 @@ func (e *Env) connect(t testing.TB, transport mcp.Transport, version string) *mc
 	return cs
 }
 
-// Handler returns the HTTP surface.
-func (e *Env) Handler() http.Handler {
-	cfg := e.opts.HTTP
-	if cfg.ResourceURL == "" {
-		cfg.ResourceURL = "http://127.0.0.1/mcp"
-	}
-	return httpserver.New(httpserver.Deps{
-		Config: cfg, MCP: e.MCP, Authenticator: e.Auth, Lockout: e.Lockout, Limits: e.Limits,
-		Audit: e.Audit, Logger: e.Logger, Ready: e.App.Ping,
-	})
-}
+// Handler returns the HTTP surface, as the server builds it.
+func (e *Env) Handler() http.Handler { return e.Server.HTTPHandler() }
 
 // URL starts the HTTP surface on a loopback port (once) and returns the
 // MCP endpoint's URL.
@@ -272,7 +318,7 @@ func (q *QueryLog) Events() []store.QueryEvent {
 func (e *Env) Secrets(t testing.TB, keys ...string) []string {
 	t.Helper()
 	var out []string
-	for _, c := range store.DemoCustomers() {
+	for _, c := range demo.Customers() {
 		out = append(out, c.Email, c.Phone, c.Address)
 	}
 	rows, err := e.OwnerQueryStrings(t, "SELECT internal_note FROM orders WHERE internal_note <> ''")

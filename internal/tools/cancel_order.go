@@ -2,14 +2,12 @@ package tools
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/example/order-mcp/internal/audit"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/store"
 )
 
@@ -65,7 +63,7 @@ const cancelOrderDescription = `Cancel an order that has not shipped yet (status
 	`Cancelling an already cancelled order changes nothing and reports already_cancelled. Shipped, delivered or returned orders cannot be cancelled.`
 
 func cancelOrderTool() Tool {
-	def := &mcp.Tool{
+	return Define(&mcp.Tool{
 		Name:        "cancel_order",
 		Title:       "Cancel order",
 		Description: cancelOrderDescription,
@@ -77,46 +75,30 @@ func cancelOrderTool() Tool {
 			IdempotentHint:  true,
 			OpenWorldHint:   ptr(false),
 		},
-	}
-	return Tool{
-		Def:         def,
-		LooksUpByID: true,
-		Scopes:      []string{security.ScopeCancel},
-		Check: func(args json.RawMessage) error {
-			return check[CancelOrderInput](args, "order_id", "reason")
-		},
-		add: func(s *mcp.Server, d Deps) { mcp.AddTool(s, def, cancelOrder(d)) },
-	}
+	}, []auth.Scope{auth.ScopeCancel}, cancelOrder, LooksUpByID())
 }
 
-func cancelOrder(d Deps) mcp.ToolHandlerFor[CancelOrderInput, CancelResult] {
-	return func(ctx context.Context, _ *mcp.CallToolRequest, in CancelOrderInput) (*mcp.CallToolResult, CancelResult, error) {
-		req, err := in.parse()
-		if err != nil {
-			return nil, CancelResult{}, err
-		}
-		_, access, err := caller(ctx)
-		if err != nil {
-			return nil, CancelResult{}, err
-		}
-		touch(ctx, req.order.String())
-		creq := store.CancelRequest{OrderID: req.order.String(), Reason: req.reason, DailyQuota: d.CancelDailyQuota}
-		// The cancellation and its audit record commit together.
-		call := audit.CallFrom(ctx)
-		if call != nil {
-			call.Decide(true, "")
-			creq.Audit, creq.Seal = call.ForTx()
-		}
-		out, err := d.Store.CancelOrder(ctx, access, creq)
-		if err != nil {
-			return nil, CancelResult{}, err
-		}
-		if call != nil && !out.AlreadyCancelled {
-			call.Committed()
-		}
-		return nil, CancelResult{
-			OrderID: out.OrderID, Status: out.Status, CancelledAt: timestamp(out.CancelledAt),
-			AlreadyCancelled: out.AlreadyCancelled,
-		}, nil
+func cancelOrder(ctx context.Context, c *Call, in CancelOrderInput) (CancelResult, error) {
+	req, err := in.parse()
+	if err != nil {
+		return CancelResult{}, err
 	}
+	c.Touch(req.order.String())
+	// The cancellation and its audit record commit together.
+	w, err := c.Write()
+	if err != nil {
+		return CancelResult{}, err
+	}
+	out, err := c.Deps.Store.CancelOrder(ctx, w,
+		store.CancelRequest{OrderID: req.order.String(), Reason: req.reason, DailyQuota: c.Deps.CancelDailyQuota})
+	if err != nil {
+		return CancelResult{}, err
+	}
+	if !out.AlreadyCancelled {
+		c.Committed()
+	}
+	return CancelResult{
+		OrderID: out.OrderID, Status: out.Status, CancelledAt: timestamp(out.CancelledAt),
+		AlreadyCancelled: out.AlreadyCancelled,
+	}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/google/jsonschema-go/jsonschema"
+
+	"github.com/example/order-mcp/internal/refusal"
 )
 
 // InputError is an argument the tool refuses. Its message names the field
@@ -18,7 +20,7 @@ type InputError struct {
 	Rule  string
 }
 
-func (e *InputError) Error() string { return fmt.Sprintf("Invalid %s: %s", e.Field, e.Rule) }
+func (e *InputError) Error() string { return refusal.InvalidArgument.Message(e.Field, e.Rule) }
 
 // Ids are prefix_ followed by 16 Crockford base32 characters (digits and
 // capital letters without I, L, O, U). They are ASCII by construction, so
@@ -102,17 +104,15 @@ func intSchema(description string, min, max, def int) *jsonschema.Schema {
 		Default: json.RawMessage(fmt.Sprint(def))}
 }
 
-// validator is implemented by every input type: it runs the same checks as
-// the input's parse method.
-type validator interface{ validate() error }
-
-// check decodes raw arguments into In and validates them, returning an
-// *InputError with fixed text. The MCP layer runs it before the SDK's own
-// schema validation, whose errors quote the offending value
-// (`pattern: "<value>" does not match ...`) and would hand attacker text
-// back to the model. Unknown keys are found on the raw object, because
-// encoding/json would match "ORDER_ID" to order_id case-insensitively.
-func check[In validator](raw json.RawMessage, accepted ...string) error {
+// check decodes raw arguments into In and validates them against schema
+// and In's domain rules, returning an *InputError with fixed text. The
+// MCP layer runs it before the SDK's own schema validation, whose errors
+// quote the offending value (`pattern: "<value>" does not match ...`) and
+// would hand attacker text back to the model. The accepted and required
+// arguments are the schema's, so nothing repeats its property names. Unknown
+// keys are found on the raw object, because encoding/json would match
+// "ORDER_ID" to order_id case-insensitively.
+func check[In input](raw json.RawMessage, schema *jsonschema.Schema) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		raw = json.RawMessage("{}")
 	}
@@ -121,11 +121,16 @@ func check[In validator](raw json.RawMessage, accepted ...string) error {
 		return &InputError{Field: "arguments", Rule: "must be a JSON object."}
 	}
 	for name, value := range fields {
-		if !slices.Contains(accepted, name) {
-			return &InputError{Field: "arguments", Rule: "unknown argument; accepted arguments are " + strings.Join(accepted, ", ") + "."}
+		if _, known := schema.Properties[name]; !known {
+			return &InputError{Field: "arguments", Rule: "unknown argument; accepted arguments are " + accepted(schema) + "."}
 		}
 		if string(value) == "null" { // the schema refuses null: so does this check
 			return &InputError{Field: name, Rule: "must not be null; omit it instead."}
+		}
+	}
+	for _, name := range schema.Required {
+		if _, present := fields[name]; !present {
+			return &InputError{Field: name, Rule: "required."}
 		}
 	}
 	var in In
@@ -133,4 +138,14 @@ func check[In validator](raw json.RawMessage, accepted ...string) error {
 		return &InputError{Field: "arguments", Rule: "an argument has the wrong type; see the tool's input schema."}
 	}
 	return in.validate()
+}
+
+// accepted lists a schema's properties, sorted, for the message.
+func accepted(schema *jsonschema.Schema) string {
+	names := make([]string, 0, len(schema.Properties))
+	for name := range schema.Properties {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }

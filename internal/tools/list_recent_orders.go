@@ -2,13 +2,12 @@ package tools
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/store"
 )
 
@@ -90,7 +89,7 @@ const listRecentOrdersDescription = `List a customer's most recent orders, newes
 	`Optionally filter by status.`
 
 func listRecentOrdersTool() Tool {
-	def := &mcp.Tool{
+	return Define(&mcp.Tool{
 		Name:        "list_recent_orders",
 		Title:       "List recent orders",
 		Description: listRecentOrdersDescription,
@@ -101,51 +100,37 @@ func listRecentOrdersTool() Tool {
 			IdempotentHint: true,
 			OpenWorldHint:  ptr(false),
 		},
-	}
-	return Tool{
-		Def:    def,
-		Scopes: []string{security.ScopeRead},
-		Check: func(args json.RawMessage) error {
-			return check[ListRecentOrdersInput](args, "customer_id", "status", "limit")
-		},
-		add: func(s *mcp.Server, d Deps) { mcp.AddTool(s, def, listRecentOrders(d)) },
-	}
+	}, []auth.Scope{auth.ScopeRead}, listRecentOrders)
 }
 
-func listRecentOrders(d Deps) mcp.ToolHandlerFor[ListRecentOrdersInput, OrderList] {
-	return func(ctx context.Context, _ *mcp.CallToolRequest, in ListRecentOrdersInput) (*mcp.CallToolResult, OrderList, error) {
-		req, err := in.parse()
-		if err != nil {
-			return nil, OrderList{}, err
-		}
-		_, access, err := caller(ctx)
-		if err != nil {
-			return nil, OrderList{}, err
-		}
-		var customerID string
-		switch {
-		case req.customer == nil && access.IsStaff():
-			return nil, OrderList{}, errCustomerRequired
-		case req.customer == nil:
-			customerID = access.CustomerID()
-		case !access.IsStaff() && req.customer.String() != access.CustomerID():
-			touch(ctx, req.customer.String())
-			return nil, OrderList{}, ErrForeignCustomer
-		default:
-			customerID = req.customer.String()
-		}
-		touch(ctx, customerID)
-		orders, err := d.Store.ListRecentOrders(ctx, access, customerID, req.status, req.limit)
-		if err != nil {
-			return nil, OrderList{}, err
-		}
-		out := OrderList{CustomerID: customerID, Orders: make([]OrderSummary, 0, len(orders)), Limit: req.limit}
-		for _, o := range orders {
-			out.Orders = append(out.Orders, OrderSummary{
-				OrderID: orderID(o.ID), Status: status(o.Status), PlacedAt: timestamp(o.PlacedAt),
-				ItemCount: o.ItemCount, Total: money(o.TotalCents, o.Currency),
-			})
-		}
-		return nil, out, nil
+func listRecentOrders(ctx context.Context, c *Call, in ListRecentOrdersInput) (OrderList, error) {
+	req, err := in.parse()
+	if err != nil {
+		return OrderList{}, err
 	}
+	var customerID string
+	switch {
+	case req.customer == nil && c.Access.IsStaff():
+		return OrderList{}, errCustomerRequired
+	case req.customer == nil:
+		customerID = c.Access.CustomerID()
+	case !c.Access.IsStaff() && req.customer.String() != c.Access.CustomerID():
+		c.Touch(req.customer.String())
+		return OrderList{}, ErrForeignCustomer
+	default:
+		customerID = req.customer.String()
+	}
+	c.Touch(customerID)
+	orders, err := c.Deps.Store.ListRecentOrders(ctx, c.Access, customerID, req.status, req.limit)
+	if err != nil {
+		return OrderList{}, err
+	}
+	out := OrderList{CustomerID: customerID, Orders: make([]OrderSummary, 0, len(orders)), Limit: req.limit}
+	for _, o := range orders {
+		out.Orders = append(out.Orders, OrderSummary{
+			OrderID: orderID(o.ID), Status: status(o.Status), PlacedAt: timestamp(o.PlacedAt),
+			ItemCount: o.ItemCount, Total: money(o.TotalCents, o.Currency),
+		})
+	}
+	return out, nil
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/dbtest"
-	"github.com/example/order-mcp/internal/security"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
@@ -62,8 +62,8 @@ func TestPlantedProseReachesOnlyUntrustedFields(t *testing.T) {
 	}
 
 	env := testenv.New(t, scratch, testenv.Options{})
-	staff, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny)
-	own, _ := env.Key(t, customer, security.ScopeRead)
+	staff, _ := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny)
+	own, _ := env.Key(t, customer, auth.ScopeRead)
 	staffSession, ownSession := env.Connect(t, staff, ""), env.Connect(t, own, "")
 
 	for _, col := range columns {

@@ -6,12 +6,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/testenv"
 	"github.com/example/order-mcp/internal/tools"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // with: go test ./internal/tools -run Golden -update
 func TestToolDefinitionsMatchGolden(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{})
-	key, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny, security.ScopeCancel)
+	key, _ := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny, auth.ScopeCancel)
 	cs := env.Connect(t, key, "")
 	res, err := cs.ListTools(context.Background(), nil)
 	if err != nil {
@@ -38,21 +38,50 @@ func TestToolDefinitionsMatchGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", tool.Name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("%s changed; if intended, run go test ./internal/tools -run Golden -update and review the diff.\ngot:\n%s", path, got)
-			}
+			golden(t, filepath.Join("testdata", tool.Name+".json"), append(got, '\n'))
 		})
+	}
+}
+
+// declarations is what the MCP layer applies to a tool, pinned beside its
+// schema in testdata/<tool>.security.json: a change to who may call a tool
+// or how it is throttled is a reviewable diff, like a change to its
+// schema.
+type declarations struct {
+	Scopes      []auth.Scope `json:"scopes"`
+	Destructive bool         `json:"destructive"`
+	LooksUpByID bool         `json:"looks_up_by_id"`
+}
+
+// TestToolDeclarationsMatchGolden compares each tool's security
+// declarations with testdata/<tool>.security.json. Regenerate with:
+// go test ./internal/tools -run Golden -update
+func TestToolDeclarationsMatchGolden(t *testing.T) {
+	for _, tool := range tools.All() {
+		t.Run(tool.Name(), func(t *testing.T) {
+			got, err := json.MarshalIndent(declarations{tool.Scopes(), tool.Destructive(), tool.LooksUpByID()}, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", tool.Name()+".security.json"), append(got, '\n'))
+		})
+	}
+}
+
+// golden compares got with the file at path, or writes it with -update.
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s changed; if intended, run go test ./internal/tools -run Golden -update and review the diff.\ngot:\n%s", path, got)
 	}
 }
 
@@ -61,22 +90,20 @@ func TestToolDefinitionsMatchGolden(t *testing.T) {
 // annotations (writes marked destructive), and an argument check.
 func TestEveryToolDeclaresScopesAndAnnotations(t *testing.T) {
 	for _, tool := range tools.All() {
-		if len(tool.Scopes) == 0 {
-			t.Errorf("%s declares no scope", tool.Def.Name)
+		def := tool.Def()
+		if len(tool.Scopes()) == 0 {
+			t.Errorf("%s declares no scope", def.Name)
 		}
-		if tool.Def.Annotations == nil || tool.Def.Annotations.OpenWorldHint == nil || *tool.Def.Annotations.OpenWorldHint {
-			t.Errorf("%s must declare its annotations explicitly (closed world)", tool.Def.Name)
+		if def.Annotations == nil || def.Annotations.OpenWorldHint == nil || *def.Annotations.OpenWorldHint {
+			t.Errorf("%s must declare its annotations explicitly (closed world)", def.Name)
 		}
-		if tool.Def.Annotations != nil && !tool.Def.Annotations.ReadOnlyHint &&
-			(tool.Def.Annotations.DestructiveHint == nil || !*tool.Def.Annotations.DestructiveHint) {
-			t.Errorf("%s writes but is not marked destructive", tool.Def.Name)
+		if def.Annotations != nil && !def.Annotations.ReadOnlyHint &&
+			(def.Annotations.DestructiveHint == nil || !*def.Annotations.DestructiveHint) {
+			t.Errorf("%s writes but is not marked destructive", def.Name)
 		}
-		if tool.Check == nil {
-			t.Errorf("%s has no argument check", tool.Def.Name)
-		}
-		// A tool taking an order id is a lookup a caller could use to guess
-		// ids: it must be under the enumeration throttle.
-		b, err := json.Marshal(tool.Def.InputSchema)
+		// A tool taking an object id is a lookup a caller could use to
+		// guess ids: it must be under the enumeration throttle.
+		b, err := json.Marshal(def.InputSchema)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,27 +113,10 @@ func TestEveryToolDeclaresScopesAndAnnotations(t *testing.T) {
 		if err := json.Unmarshal(b, &schema); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := schema.Properties["order_id"]; ok && !tool.LooksUpByID {
-			t.Errorf("%s takes an order_id but is not marked LooksUpByID", tool.Def.Name)
+		for name := range schema.Properties {
+			if strings.HasSuffix(name, "order_id") && !tool.LooksUpByID() {
+				t.Errorf("%s takes %s but is not marked LooksUpByID", def.Name, name)
+			}
 		}
-	}
-}
-
-// TestDestructiveFollowsTheAnnotations: the small budget for destructive
-// calls is applied by what a tool declares, and a tool that declares
-// nothing counts as destructive (the MCP default), never as a free read.
-func TestDestructiveFollowsTheAnnotations(t *testing.T) {
-	for _, tool := range tools.All() {
-		if want := tool.Def.Name == "cancel_order"; tool.Destructive() != want {
-			t.Errorf("%s: Destructive() = %v, want %v", tool.Def.Name, tool.Destructive(), want)
-		}
-	}
-	bare := tools.Tool{Def: &mcp.Tool{Name: "refund_order"}}
-	if !bare.Destructive() {
-		t.Error("a tool without annotations escapes the destructive budget")
-	}
-	writes := tools.Tool{Def: &mcp.Tool{Name: "refund_order", Annotations: &mcp.ToolAnnotations{}}}
-	if !writes.Destructive() {
-		t.Error("a tool that is not read-only and says nothing of destruction escapes the destructive budget")
 	}
 }

@@ -4,20 +4,36 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/example/order-mcp/internal/audit"
-	"github.com/example/order-mcp/internal/security"
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/store"
 )
 
+// All lists every tool the server exposes. This is the whole capability
+// surface: a reviewer reads this list to know everything the model can
+// do, and every test that attacks "each tool" iterates it, so a tool added
+// here is attacked without anyone editing a test.
+func All() []Tool {
+	return []Tool{
+		getOrderStatusTool(),
+		listRecentOrdersTool(),
+		cancelOrderTool(),
+	}
+}
+
 // Store is what the tools need from the database. *store.Store implements
-// it; it is declared here, where it is used.
+// it; it is declared here, where it is used. Every method takes the
+// caller's data binding (reads) or a store.Write, which also carries the
+// call's audit record (writes): a tool cannot reach a row without them.
 type Store interface {
 	GetOrder(ctx context.Context, a store.Access, orderID string) (*store.Order, error)
 	ListRecentOrders(ctx context.Context, a store.Access, customerID, status string, limit int) ([]store.OrderSummary, error)
-	CancelOrder(ctx context.Context, a store.Access, req store.CancelRequest) (store.CancelOutcome, error)
+	CancelOrder(ctx context.Context, w store.Write, req store.CancelRequest) (store.CancelOutcome, error)
 }
 
 // Deps are the tools' dependencies.
@@ -29,21 +45,36 @@ type Deps struct {
 	CancelDailyQuota int
 }
 
-// Tool is one tool of the surface: its definition, the scopes a caller
-// needs to see and call it, and how to explain invalid arguments.
+// Tool is one tool of the surface: what the model sees, the scopes a
+// caller needs to see and call it, and what the MCP layer applies to it.
+// Make one with Define.
 type Tool struct {
-	Def    *mcp.Tool
-	Scopes []string
-	// LooksUpByID marks a tool that takes an object id a caller could
-	// guess (order_id): the MCP layer applies the enumeration throttle to
-	// it. Every tool with an id argument sets it.
-	LooksUpByID bool
-	// Check validates raw arguments before the handler runs: unknown
-	// arguments, wrong types and domain rules. It returns an *InputError
-	// whose message names the field and the rule without echoing the value.
-	Check func(args json.RawMessage) error
-	add   func(s *mcp.Server, d Deps)
+	def         *mcp.Tool
+	scopes      []auth.Scope
+	looksUpByID bool
+	check       func(args json.RawMessage) error
+	register    func(s *mcp.Server, d Deps)
 }
+
+// Name is the tool's name, as the model calls it.
+func (t Tool) Name() string { return t.def.Name }
+
+// Def is the tool's definition as clients see it (name, description,
+// schemas, annotations). It must not be modified.
+func (t Tool) Def() *mcp.Tool { return t.def }
+
+// Scopes are the scopes a caller needs, all of them.
+func (t Tool) Scopes() []auth.Scope { return slices.Clone(t.scopes) }
+
+// LooksUpByID reports whether the tool takes an object id a caller could
+// guess: the MCP layer applies the enumeration throttle to it.
+func (t Tool) LooksUpByID() bool { return t.looksUpByID }
+
+// Check validates raw arguments before the handler runs: unknown and
+// missing arguments, explicit nulls, wrong types and domain rules. It
+// returns an *InputError whose message names the field and the rule
+// without echoing the value.
+func (t Tool) Check(args json.RawMessage) error { return t.check(args) }
 
 // Destructive reports whether the tool changes or deletes data. Following
 // the MCP annotations' defaults, a tool that is not declared read-only is
@@ -51,46 +82,144 @@ type Tool struct {
 // annotations is charged to the small budget for destructive calls
 // (RATE_LIMIT_CANCEL) rather than escaping it.
 func (t Tool) Destructive() bool {
-	a := t.Def.Annotations
+	a := t.def.Annotations
 	if a == nil {
 		return true
 	}
 	return !a.ReadOnlyHint && (a.DestructiveHint == nil || *a.DestructiveHint)
 }
 
-// All lists every tool the server exposes. This is the whole capability
-// surface: a reviewer reads this list to know everything the model can do.
-func All() []Tool {
-	return []Tool{
-		getOrderStatusTool(),
-		listRecentOrdersTool(),
-		cancelOrderTool(),
+// Option declares something the MCP layer applies to a tool.
+type Option func(*Tool)
+
+// LooksUpByID puts the tool under the enumeration throttle. Every tool that
+// takes an object id (order_id) must say so; a test checks.
+func LooksUpByID() Option { return func(t *Tool) { t.looksUpByID = true } }
+
+// Handler is a tool's implementation: it gets its parsed input and the
+// Call, which holds the caller's data binding and the SDK's request.
+type Handler[In input, Out any] func(ctx context.Context, c *Call, in In) (Out, error)
+
+// input is implemented by every input type: validate runs the domain
+// rules (the same ones its parse method applies).
+type input interface{ validate() error }
+
+// Define declares a tool in one call: its definition (with an explicit,
+// strict input schema), the scopes a caller needs, and the typed handler.
+// The argument check is derived from the schema: its properties are the
+// accepted arguments, its required list the required ones.
+func Define[In input, Out any](def *mcp.Tool, scopes []auth.Scope, h Handler[In, Out], opts ...Option) Tool {
+	schema, ok := def.InputSchema.(*jsonschema.Schema)
+	if !ok || schema.Type != "object" {
+		panic("tools.Define: " + def.Name + " needs an explicit object input schema")
 	}
+	if len(scopes) == 0 {
+		panic("tools.Define: " + def.Name + " declares no scope")
+	}
+	t := Tool{
+		def:    def,
+		scopes: slices.Clone(scopes),
+		check:  func(args json.RawMessage) error { return check[In](args, schema) },
+		register: func(s *mcp.Server, d Deps) {
+			mcp.AddTool(s, def, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
+				c, err := newCall(ctx, req, d)
+				if err != nil {
+					var zero Out
+					return nil, zero, err
+				}
+				out, err := h(ctx, c, in)
+				return nil, out, err
+			})
+		},
+	}
+	for _, o := range opts {
+		o(&t)
+	}
+	return t
 }
 
 // Register adds every tool to s and returns them by name, for the layers
-// that enforce their scopes.
+// that enforce their declarations.
 func Register(s *mcp.Server, d Deps) map[string]Tool {
 	byName := make(map[string]Tool)
 	for _, t := range All() {
-		t.add(s, d)
-		byName[t.Def.Name] = t
+		t.register(s, d)
+		byName[t.Name()] = t
 	}
 	return byName
 }
 
 // Scopes returns the scopes each tool needs, by tool name.
-func Scopes() map[string][]string {
-	out := make(map[string][]string)
+func Scopes() map[string][]auth.Scope {
+	out := make(map[string][]auth.Scope)
 	for _, t := range All() {
-		out[t.Def.Name] = t.Scopes
+		out[t.Name()] = t.Scopes()
 	}
 	return out
+}
+
+// Call is one tool call as a handler sees it.
+type Call struct {
+	// Request is the SDK's request: its session, its per-request _meta and
+	// client capabilities (for asking the user to confirm).
+	Request *mcp.CallToolRequest
+	// Principal is the authenticated caller.
+	Principal *auth.Principal
+	// Access is the caller's data binding: every store read takes it.
+	Access store.Access
+	// Deps are the tools' dependencies.
+	Deps Deps
+
+	record *audit.Call
 }
 
 // errNoPrincipal means a handler ran without a caller in its context. The
 // MCP layer always puts one there, so this is a bug, and it fails closed.
 var errNoPrincipal = errors.New("tool handler ran without an authenticated principal")
+
+// errNoRecord means a write was attempted without the call's audit
+// record. The MCP layer always starts one, so this is a bug: no write.
+var errNoRecord = errors.New("tool handler ran without an audit record")
+
+func newCall(ctx context.Context, req *mcp.CallToolRequest, d Deps) (*Call, error) {
+	p := auth.PrincipalFrom(ctx)
+	if p == nil {
+		return nil, errNoPrincipal
+	}
+	a, err := p.Access()
+	if err != nil {
+		return nil, err
+	}
+	return &Call{Request: req, Principal: p, Access: a, Deps: d, record: audit.CallFrom(ctx)}, nil
+}
+
+// Touch records the objects the call reads or changes, for the audit
+// trail.
+func (c *Call) Touch(ids ...string) {
+	if c.record != nil {
+		c.record.Touch(ids...)
+	}
+}
+
+// Write returns what a store write needs: the caller's binding and this
+// call's audit record, which the store commits in the same transaction as
+// the change. Call Committed once the write succeeded.
+func (c *Call) Write() (store.Write, error) {
+	if c.record == nil {
+		return store.Write{}, errNoRecord
+	}
+	c.record.Decide(true, "")
+	entry, seal := c.record.ForTx()
+	return store.NewWrite(c.Access, entry, seal), nil
+}
+
+// Committed marks the call's audit record as committed by a store write,
+// so the MCP layer does not write it a second time.
+func (c *Call) Committed() {
+	if c.record != nil {
+		c.record.Committed()
+	}
+}
 
 // ErrForeignCustomer refuses a customer-bound caller that names another
 // customer. The refusal is the same for every other id, existing or not, so
@@ -100,22 +229,5 @@ var ErrForeignCustomer = errors.New("customer-bound caller named another custome
 // errCustomerRequired refuses a staff caller that did not say which
 // customer's orders to list.
 var errCustomerRequired = &InputError{Field: "customer_id", Rule: "required for staff callers: name the customer whose orders to list."}
-
-// caller returns the principal of the current call and its data binding.
-func caller(ctx context.Context) (*security.Principal, store.Access, error) {
-	p := security.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, store.Access{}, errNoPrincipal
-	}
-	a, err := p.Access()
-	return p, a, err
-}
-
-// touch records the objects a call reached, for the audit trail.
-func touch(ctx context.Context, ids ...string) {
-	if c := audit.CallFrom(ctx); c != nil {
-		c.Touch(ids...)
-	}
-}
 
 func ptr[T any](v T) *T { return &v }

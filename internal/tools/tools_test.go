@@ -11,9 +11,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/dbtest"
-	"github.com/example/order-mcp/internal/security"
-	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/demo"
+	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
@@ -23,9 +24,9 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Main(m, &dsn)) }
 
 // noLockout keeps the invalid-input lockout out of tests that send many
 // invalid calls on purpose; the lockout has tests of its own.
-var noLockout = func() security.LockoutPolicy {
-	p := security.DefaultLockoutPolicy()
-	p.Threshold, p.AddressThreshold = 1_000_000, 1_000_000
+var noLockout = func() limits.Policy {
+	p := limits.DefaultPolicy()
+	p.Threshold = 1_000_000
 	return p
 }()
 
@@ -107,11 +108,11 @@ var transports = []struct {
 
 func TestToolsOverEveryTransport(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{})
-	customers := store.DemoCustomers()
+	customers := demo.Customers()
 	for i, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			c := customers[i] // a customer of its own per transport: cancellations do not collide
-			key, _ := env.Key(t, c.ID, security.ScopeRead, security.ScopeCancel)
+			key, _ := env.Key(t, c.ID, auth.ScopeRead, auth.ScopeCancel)
 			cs := tr.connect(t, env, key)
 			if got := cs.InitializeResult().ProtocolVersion; got != tr.protocol {
 				t.Fatalf("negotiated protocol %s, want %s", got, tr.protocol)
@@ -193,9 +194,9 @@ func TestToolsOverEveryTransport(t *testing.T) {
 // names the problem without repeating the value sent.
 func TestInputValidation(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &noLockout})
-	alice := store.DemoCustomers()[0]
-	key, _ := env.Key(t, alice.ID, security.ScopeRead, security.ScopeCancel)
-	staffKey, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny)
+	alice := demo.Customers()[0]
+	key, _ := env.Key(t, alice.ID, auth.ScopeRead, auth.ScopeCancel)
+	staffKey, _ := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny)
 	cs := env.Connect(t, key, "")
 	staff := env.Connect(t, staffKey, "")
 	const canary = "CANARY\u202eEVIL"
@@ -247,7 +248,7 @@ func TestInputValidation(t *testing.T) {
 // any SQL runs, and the database is unchanged afterwards.
 func TestSQLInjectionPayloads(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{Lockout: &noLockout})
-	staffKey, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny, security.ScopeCancel)
+	staffKey, _ := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny, auth.ScopeCancel)
 	cs := env.Connect(t, staffKey, "")
 	before, err := env.OwnerQueryStrings(t, "SELECT id || ':' || status FROM orders ORDER BY id")
 	if err != nil {
@@ -277,7 +278,7 @@ func TestSQLInjectionPayloads(t *testing.T) {
 					args["order_id"] = "ord_0000000000000000"
 				}
 				if p.tool == "list_recent_orders" && p.param == "status" {
-					args["customer_id"] = store.DemoCustomers()[0].ID
+					args["customer_id"] = demo.Customers()[0].ID
 				}
 				env.Queries.Reset()
 				res := testenv.Call(t, cs, p.tool, args)
@@ -305,10 +306,10 @@ func TestSQLInjectionPayloads(t *testing.T) {
 // data, sanitized and labelled customer text, and nothing internal.
 func TestOutputPolicy(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{})
-	customers := store.DemoCustomers()
+	customers := demo.Customers()
 	maya := customers[0]
-	customerKey, _ := env.Key(t, maya.ID, security.ScopeRead)
-	staffKey, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny)
+	customerKey, _ := env.Key(t, maya.ID, auth.ScopeRead)
+	staffKey, _ := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny)
 	secrets := env.Secrets(t, customerKey, staffKey)
 
 	// Order 1 of every demo customer carries tag-character smuggling; order
@@ -380,7 +381,7 @@ func TestCustomerTypedContactDataIsSanitized(t *testing.T) {
 		"<img src=x onerror=alert(1)>\U000E0041")
 	env.OwnerExec(t, `INSERT INTO orders (id, customer_id, status, placed_at, item_count, total_cents, currency, card_brand, card_last4)
 		VALUES ($1, $2, 'pending', now(), 1, 100, 'USD', $3, '4242')`, order, customer, "Visa`rm -rf`\u200d")
-	staffKey, _ := env.Key(t, "", security.ScopeRead, security.ScopeReadAny)
+	staffKey, _ := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny)
 	res := testenv.Call(t, env.Connect(t, staffKey, ""), "get_order_status", map[string]any{"order_id": order})
 	got := testenv.Decode[orderStatus](t, res)
 	for field, v := range map[string]string{"name": got.Customer.Name, "email": got.Customer.Email,
@@ -439,7 +440,7 @@ func TestCarrierValuesCannotCarryProse(t *testing.T) {
 		VALUES ($1, $2, 'shipped', now(), 1, 100, 'USD', 'Visa', '4242')`, order, customer)
 	env.OwnerExec(t, `INSERT INTO shipments (order_id, customer_id, carrier, tracking_number, shipped_at)
 		VALUES ($1, $2, 'x', 'x', now())`, order, customer)
-	key, _ := env.Key(t, customer, security.ScopeRead)
+	key, _ := env.Key(t, customer, auth.ScopeRead)
 	lookup := func(carrier, tracking string) (string, string) {
 		t.Helper()
 		env.OwnerExec(t, `UPDATE shipments SET carrier = $2, tracking_number = $3 WHERE order_id = $1`, order, carrier, tracking)

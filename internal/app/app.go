@@ -1,0 +1,285 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/example/order-mcp/internal/audit"
+	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/config"
+	"github.com/example/order-mcp/internal/httpserver"
+	"github.com/example/order-mcp/internal/limits"
+	"github.com/example/order-mcp/internal/mcpserver"
+	"github.com/example/order-mcp/internal/redisstore"
+	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/tools"
+)
+
+// App is the server, assembled: every component `serve` and `stdio` run,
+// wired explicitly in one place. The binary and the tests both build it
+// with New, so the tests exercise the production assembly.
+type App struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Store is the database as the least-privilege role order_mcp_app.
+	Store    *store.Store
+	Sealer   *audit.Sealer
+	Audit    *audit.Writer
+	Auth     *auth.Authenticator
+	Lockout  *limits.Lockout
+	Limits   *limits.Limits
+	Counters *redisstore.Counters // nil without REDIS_URL
+	// MCP is the MCP server: the tools behind the gate.
+	MCP *mcp.Server
+
+	version string
+	closers []func()
+}
+
+// Option adjusts the assembly. Production passes only WithVersion; tests
+// pass the limits, lockout policy, clock and faults they need.
+type Option func(*options)
+
+type options struct {
+	version      string
+	limits       *limits.Config
+	policy       *limits.Policy
+	clock        func() time.Time
+	lockoutStore limits.LockoutStore
+	counters     *redisstore.Counters
+	tokens       auth.TokenVerifier
+	wrapStore    func(tools.Store) tools.Store
+	observe      func(store.QueryEvent)
+	quota        int
+}
+
+// WithVersion is the version reported in serverInfo.
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
+
+// WithLimits replaces the configured rate, concurrency and budget limits.
+func WithLimits(c limits.Config) Option { return func(o *options) { o.limits = &c } }
+
+// WithLockoutPolicy replaces the default lockout policy.
+func WithLockoutPolicy(p limits.Policy) Option { return func(o *options) { o.policy = &p } }
+
+// WithClock is the clock of the lockout and the Redis circuit breaker.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// WithLockoutStore keeps lockout state elsewhere (tests of failing stores).
+func WithLockoutStore(s limits.LockoutStore) Option { return func(o *options) { o.lockoutStore = s } }
+
+// WithCounters shares rate-limit and lockout state through these Redis
+// counters instead of the ones REDIS_URL names (tests use a key prefix
+// each).
+func WithCounters(c *redisstore.Counters) Option { return func(o *options) { o.counters = c } }
+
+// WithTokenVerifier verifies bearer JWTs with v instead of the configured
+// issuer.
+func WithTokenVerifier(v auth.TokenVerifier) Option { return func(o *options) { o.tokens = v } }
+
+// WithToolStore wraps the store the tools use (fault injection).
+func WithToolStore(wrap func(tools.Store) tools.Store) Option {
+	return func(o *options) { o.wrapStore = wrap }
+}
+
+// WithQueryObserver is told about every statement the server runs.
+func WithQueryObserver(f func(store.QueryEvent)) Option { return func(o *options) { o.observe = f } }
+
+// WithCancelDailyQuota replaces CANCEL_DAILY_QUOTA.
+func WithCancelDailyQuota(n int) Option { return func(o *options) { o.quota = n } }
+
+// New opens the database as the least-privilege role, refuses to go on if
+// that role could bypass the database's controls, and builds every
+// component. Close releases everything, draining the audit writer last so
+// that no record is lost; on an error, New has already released what it
+// opened.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Option) (_ *App, err error) {
+	var o options
+	for _, f := range opt {
+		f(&o)
+	}
+	a := &App{Config: cfg, Logger: logger, version: o.version}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+
+	a.Store, err = store.Open(ctx, cfg.DatabaseURL, store.Options{
+		AsAppRole:        true,
+		StatementTimeout: cfg.StatementTimeout,
+		AcquireTimeout:   cfg.DBAcquireTimeout,
+		MaxConns:         cfg.DBMaxConns,
+		Logger:           logger,
+		Observe:          o.observe,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.Store.Close)
+	if err := a.Store.CheckLeastPrivilege(ctx); err != nil {
+		if errors.Is(err, store.ErrUnsafeRole) {
+			return nil, fmt.Errorf("%w (migrations create order_mcp_app; DATABASE_URL must be able to SET ROLE to it)", err)
+		}
+		return nil, fmt.Errorf("database not reachable or not migrated (run `server migrate`): %w", err)
+	}
+	if err := a.Store.CheckMigrated(ctx); err != nil {
+		return nil, fmt.Errorf("database not reachable or not migrated (run `server migrate`): %w", err)
+	}
+
+	if a.Sealer, err = Sealer(cfg, logger); err != nil {
+		return nil, err
+	}
+	a.Audit = audit.NewWriter(a.Store, a.Sealer, logger)
+	a.closers = append(a.closers, func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := a.Audit.Close(dctx); err != nil {
+			logger.Error("audit records may be lost: drain did not finish", slog.String("error", err.Error()))
+		}
+	})
+
+	stores := limits.MemoryStores()
+	var lockoutStore limits.LockoutStore = a.Store
+	a.Counters = o.counters
+	if a.Counters == nil && cfg.RedisURL != "" {
+		redisstore.RouteLogs(logger)
+		if a.Counters, err = redisstore.New(cfg.RedisURL, cfg.RedisPrefix, logger, o.clock); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = a.Counters.Close() })
+	}
+	if a.Counters != nil {
+		stores, lockoutStore = a.Counters.Stores(), a.Counters.LockoutStore()
+	}
+	if o.lockoutStore != nil {
+		lockoutStore = o.lockoutStore
+	}
+	policy := limits.DefaultPolicy()
+	if o.policy != nil {
+		policy = *o.policy
+	}
+	a.Lockout = limits.NewLockout(policy, lockoutStore, o.clock)
+	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
+	a.closers = append(a.closers, stopPruning)
+	go pruneLockouts(pruneCtx, a.Lockout, logger)
+	limitsCfg := limits.Config{
+		PerIP:                cfg.RatePerIP,
+		PerPrincipal:         cfg.RatePerPrincipal,
+		Concurrency:          cfg.ConcurrencyPerCaller,
+		CancelPerPrincipal:   cfg.RateCancel,
+		NotFoundPerPrincipal: cfg.RateNotFound,
+	}
+	if o.limits != nil {
+		limitsCfg = *o.limits
+	}
+	a.Limits = limits.New(limitsCfg, stores, a.Lockout)
+
+	tokens := o.tokens
+	if tokens == nil && cfg.OAuth() {
+		v, err := auth.NewOAuthVerifier(ctx, auth.OAuthConfig{
+			Issuer: cfg.OAuthIssuer, JWKSURL: cfg.OAuthJWKSURL, Audience: cfg.ResourceURL,
+			CustomerClaim: cfg.OAuthCustomerClaim, MaxLifetime: cfg.OAuthMaxLifetime, AcceptJWTType: cfg.OAuthAcceptJWTType,
+		}, logger)
+		if err != nil {
+			return nil, err
+		}
+		tokens = v
+	}
+	a.Auth = auth.NewAuthenticator(a.Store, tokens, logger)
+
+	var toolStore tools.Store = a.Store
+	if o.wrapStore != nil {
+		toolStore = o.wrapStore(toolStore)
+	}
+	quota := cfg.CancelDailyQuota
+	if o.quota > 0 {
+		quota = o.quota
+	}
+	a.MCP = mcpserver.New(mcpserver.Deps{
+		Tools:         tools.Deps{Store: toolStore, CancelDailyQuota: quota},
+		Authenticator: a.Auth,
+		Audit:         a.Audit,
+		Limits:        a.Limits,
+		Logger:        logger,
+		Version:       o.version,
+	})
+	return a, nil
+}
+
+// HTTPHandler is the whole HTTP surface (internal/httpserver) for the
+// configuration.
+func (a *App) HTTPHandler() http.Handler {
+	c := a.Config
+	return httpserver.New(httpserver.Deps{
+		Config: httpserver.Config{
+			ResourceURL:             c.ResourceURL,
+			OAuthIssuer:             c.OAuthIssuer,
+			AllowedOrigins:          c.AllowedOrigins,
+			AllowedHosts:            c.AllowedHosts,
+			TrustedProxies:          c.TrustedProxies,
+			MaxBodyBytes:            c.MaxBodyBytes,
+			TLS:                     c.TLS(),
+			Stateful:                c.Stateful,
+			SessionIdleTimeout:      c.SessionIdleTimeout,
+			MaxSessionsPerPrincipal: c.MaxSessionsPerPrincipal,
+		},
+		MCP:           a.MCP,
+		Authenticator: a.Auth,
+		Lockout:       a.Lockout,
+		Limits:        a.Limits,
+		Audit:         a.Audit,
+		Logger:        a.Logger,
+		Ready:         a.Store.Ping,
+	})
+}
+
+// Close releases everything New opened, in reverse order: the audit writer
+// drains before the database closes. It is safe to call more than once.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// pruneLockouts forgets stale lockout buckets every ten minutes.
+func pruneLockouts(ctx context.Context, l *limits.Lockout, logger *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := l.Prune(ctx); err != nil {
+				logger.Warn("could not prune lockout buckets", slog.String("error", err.Error()))
+			} else if n > 0 {
+				logger.Debug("pruned lockout buckets", slog.Int64("buckets", n))
+			}
+		}
+	}
+}
+
+// Sealer returns the sealer for AUDIT_HMAC_KEY. In development only, a
+// missing key is replaced by a fixed, public one, and the log says so: the
+// chain then proves nothing.
+func Sealer(cfg *config.Config, logger *slog.Logger) (*audit.Sealer, error) {
+	key := cfg.AuditHMACKey
+	if len(key) == 0 {
+		if !cfg.Development() {
+			return nil, errors.New("AUDIT_HMAC_KEY is required outside development (or AUDIT_HMAC_KEY_FILE)")
+		}
+		logger.Warn("development: AUDIT_HMAC_KEY not set; using a public development key, so the audit chain proves nothing")
+		sum := sha256.Sum256([]byte("order-mcp public development audit key"))
+		key = sum[:]
+	}
+	return audit.NewSealer(key)
+}

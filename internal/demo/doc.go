@@ -1,0 +1,10 @@
+// Package demo is the demo dataset: six customers with full contact data,
+// eight orders each covering every status, timelines and shipments,
+// internal notes that must never come out, and delivery instructions that
+// try prompt injection (some of it hidden in invisible Unicode). It is
+// built to be attacked: the tests plant their expectations on it.
+//
+// It only describes rows; internal/store loads them (Store.Seed).
+//
+// Imports: internal/store (the row types and statuses).
+package demo
