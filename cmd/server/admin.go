@@ -51,7 +51,7 @@ func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
-	_, w, done, err := admin(ctx, cfg, logger, time.Minute)
+	db, w, done, err := admin(ctx, cfg, logger, time.Minute)
 	if err != nil {
 		return err
 	}
@@ -61,6 +61,15 @@ func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdou
 		return fmt.Errorf("migrated, but could not record it in the audit trail: %w", err)
 	}
 	fmt.Fprintf(stdout, "migrations applied: %d\n", len(applied))
+	if cfg.DBLoginRole != "" {
+		if err := db.EnsureLoginRole(ctx, cfg.DBLoginRole, cfg.DBLoginPassword); err != nil {
+			return err
+		}
+		if err := w.Admin(ctx, "login role", "ensured", cfg.DBLoginRole); err != nil {
+			return fmt.Errorf("login role ready, but could not record it in the audit trail: %w", err)
+		}
+		fmt.Fprintf(stdout, "login role %s can log in and become %s, nothing else\n", cfg.DBLoginRole, store.AppRole)
+	}
 	return nil
 }
 

@@ -261,6 +261,22 @@ func TestServeRefusesToExposeAServerNobodyCanUse(t *testing.T) {
 	}
 }
 
+// TestServeOnLoopbackWithoutAKeySaysHowToMintOne: on loopback a server
+// nobody can use yet still starts (a developer is about to mint a key),
+// but it says so at start-up, with the command that mints one, instead of
+// answering every request 401 in silence.
+func TestServeOnLoopbackWithoutAKeySaysHowToMintOne(t *testing.T) {
+	env := append(prodEnv(), "DATABASE_URL="+emptyDatabase(t))
+	cli(t, env, "migrate")
+	_, stderr, stop := startServe(t, env)
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	if logs := stderr.String(); !strings.Contains(logs, "no active API key") || !strings.Contains(logs, "server keys create --name") {
+		t.Fatalf("no warning naming the command that mints a key:\n%s", logs)
+	}
+}
+
 // TestServeBeyondLoopbackAnswersOnlyItsPublicHost: on a non-loopback
 // listener the SDK's DNS-rebinding rule does not apply, so without
 // MCP_ALLOWED_HOSTS the host of MCP_RESOURCE_URL becomes the allow-list. A

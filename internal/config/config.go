@@ -61,6 +61,12 @@ type Config struct {
 	DBAcquireTimeout time.Duration
 	DBMaxConns       int32
 
+	// DBLoginRole and DBLoginPassword, when set, make `server migrate`
+	// create (or update) the login role the server connects as: one that
+	// can only become order_mcp_app.
+	DBLoginRole     string
+	DBLoginPassword string
+
 	// Audit.
 	AuditHMACKey []byte
 
@@ -160,6 +166,9 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 		DBAcquireTimeout: r.duration("DB_ACQUIRE_TIMEOUT", time.Second),
 		DBMaxConns:       int32(r.integer("DB_MAX_CONNS", 10, 1, 500)),
 
+		DBLoginRole:     r.str("DB_LOGIN_ROLE", ""),
+		DBLoginPassword: r.secret("DB_LOGIN_PASSWORD"),
+
 		AuditHMACKey: []byte(r.secret("AUDIT_HMAC_KEY")),
 
 		SDKDebug: r.str("MCPGODEBUG", ""),
@@ -216,6 +225,9 @@ func (c *Config) validate() error {
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, fmt.Errorf("DATABASE_URL is required (or DATABASE_URL_FILE)"))
+	}
+	if (c.DBLoginRole == "") != (c.DBLoginPassword == "") {
+		errs = append(errs, fmt.Errorf("DB_LOGIN_ROLE and DB_LOGIN_PASSWORD (or DB_LOGIN_PASSWORD_FILE) must be set together"))
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, fmt.Errorf("MCP_TLS_CERT_FILE and MCP_TLS_KEY_FILE must be set together"))

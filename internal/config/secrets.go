@@ -44,6 +44,9 @@ func (c *Config) productionSecrets() []error {
 			errs = append(errs, fmt.Errorf("AUDIT_HMAC_KEY is an example or guessable value: generate one (openssl rand -base64 48)"))
 		}
 	}
+	if c.DBLoginPassword != "" && (WeakSecret(c.DBLoginPassword) || len(c.DBLoginPassword) < 16) {
+		errs = append(errs, fmt.Errorf("DB_LOGIN_PASSWORD is short, an example or guessable: generate one (openssl rand -base64 24)"))
+	}
 	if c.APIKey != "" && WeakSecret(c.APIKey) {
 		errs = append(errs, fmt.Errorf("MCP_API_KEY is the example value: mint a key with `server keys create`"))
 	}
