@@ -17,6 +17,7 @@ import (
 	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/config"
 	"github.com/example/order-mcp/internal/demo"
+	"github.com/example/order-mcp/internal/logging"
 	"github.com/example/order-mcp/internal/store"
 )
 
@@ -37,7 +38,7 @@ func admin(ctx context.Context, cfg *config.Config, logger *slog.Logger, timeout
 		db.Close()
 		return nil, nil, nil, err
 	}
-	w := audit.NewWriter(db, sealer, logger)
+	w := audit.NewWriter(db, sealer, logger, audit.Options{})
 	return db, w, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -245,21 +246,47 @@ func keysList(ctx context.Context, db *store.Store, stdout io.Writer) error {
 	return tw.Flush()
 }
 
+const auditUsage = "usage: server audit verify | server audit tail [-n N]"
+
 func auditCmd(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
-	if len(args) != 1 || args[0] != "verify" {
-		return errors.New("usage: server audit verify")
+	if len(args) == 0 {
+		return errors.New(auditUsage)
 	}
-	// Verifying only reads, so it needs no audit writer of its own.
-	sealer, err := app.Sealer(cfg, logger)
+	switch args[0] {
+	case "verify":
+		if len(args) != 1 {
+			return errors.New(auditUsage)
+		}
+		return auditVerify(ctx, cfg, logger, stdout)
+	case "tail":
+		fs := newFlags("audit tail")
+		n := fs.Int64("n", 20, "how many of the newest records to print")
+		if err := parseFlags(fs, args[1:], auditUsage); err != nil {
+			return err
+		}
+		if fs.NArg() != 0 || *n <= 0 || *n > 10_000 {
+			return errors.New(auditUsage)
+		}
+		return auditTail(ctx, cfg, *n, stdout)
+	}
+	return errors.New(auditUsage)
+}
+
+// auditVerify checks the chain with every key it may have been sealed
+// with, and says which key sealed which records.
+func auditVerify(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+	keys, err := app.Keyring(cfg, logger)
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{StatementTimeout: 6 * time.Hour, MaxConns: 1}) // it streams the whole trail in one statement
+	// Verifying only reads, so it needs no audit writer of its own; it
+	// streams the whole trail in one statement, so it may run long.
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{StatementTimeout: 6 * time.Hour, MaxConns: 1})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rep, err := audit.Verify(ctx, db, sealer)
+	rep, err := audit.Verify(ctx, db, keys)
 	if err != nil {
 		return err
 	}
@@ -267,5 +294,49 @@ func auditCmd(ctx context.Context, cfg *config.Config, logger *slog.Logger, args
 		return fmt.Errorf("audit trail broken at seq %d of %d: %s", rep.FirstBad, rep.Entries, rep.Problem)
 	}
 	fmt.Fprintf(stdout, "audit trail intact: %d records; head seq %d hmac %x\n", rep.Entries, rep.HeadSeq, rep.HeadHMAC)
+	for _, r := range rep.Keys {
+		who := "key " + r.KeyID
+		if r.Development {
+			who = "the public development key (those records prove nothing)"
+		}
+		fmt.Fprintf(stdout, "  records %d-%d sealed by %s\n", r.From, r.To, who)
+	}
+	if rep.Replayed > 0 {
+		fmt.Fprintf(stdout, "  %d records were spilled during an outage and appended afterwards (replayed)\n", rep.Replayed)
+	}
 	return nil
+}
+
+// auditTail prints the newest n records, redacted as the log is: an
+// operator's first look at what happened.
+func auditTail(ctx context.Context, cfg *config.Config, n int64, stdout io.Writer) error {
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{StatementTimeout: time.Minute, MaxConns: 1})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	head, err := db.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tPRINCIPAL\tACTION\tDECISION\tOUTCOME\tOBJECTS\tARGUMENTS")
+	err = db.ReadAudit(ctx, max(0, head-n), n, func(e *store.AuditEntry) error {
+		principal := e.Principal
+		if e.Kind == "refusal" {
+			principal = fmt.Sprintf("%s (from %s, x%d)", principal, e.Source, e.Count)
+		}
+		outcome := e.Outcome
+		if e.Reason != "" {
+			outcome += " (" + e.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.RecordedAt.Format(time.RFC3339), e.Kind,
+			logging.RedactString(principal), e.Action, e.Decision, logging.RedactString(outcome),
+			strings.Join(e.ObjectIDs, ","), logging.RedactString(e.Arguments))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Flush()
 }

@@ -162,7 +162,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("AdminActionsAreAuditedAndTheChainVerifies", func(t *testing.T) {
 		owner := dbtest.Owner(t, dsn)
 		var actions []string
-		err := owner.ReadAudit(context.Background(), func(e *store.AuditEntry) error {
+		err := owner.ReadAudit(context.Background(), 0, 0, func(e *store.AuditEntry) error {
 			if e.Kind == "admin" {
 				actions = append(actions, e.Action)
 			}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +57,8 @@ type options struct {
 	wrapStore    func(tools.Store) tools.Store
 	observe      func(store.QueryEvent)
 	quota        int
+
+	auditObserver audit.Observer
 }
 
 // WithVersion is the version reported in serverInfo.
@@ -137,7 +138,15 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 	if a.Sealer, err = Sealer(cfg, logger); err != nil {
 		return nil, err
 	}
-	a.Audit = audit.NewWriter(a.Store, a.Sealer, logger)
+	spill, err := audit.OpenSpill(cfg.AuditSpillDir, a.Sealer)
+	switch {
+	case err != nil && !cfg.Development():
+		return nil, fmt.Errorf("%w: records Postgres cannot take must wait there (mount a writable volume, or set AUDIT_SPILL_DIR)", err)
+	case err != nil:
+		logger.Warn("development: no audit spill directory; records Postgres cannot take are lost", slog.String("error", err.Error()))
+		spill = nil
+	}
+	a.Audit = audit.NewWriter(a.Store, a.Sealer, logger, audit.Options{Spill: spill, Observer: o.auditObserver})
 	a.closers = append(a.closers, func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -278,8 +287,26 @@ func Sealer(cfg *config.Config, logger *slog.Logger) (*audit.Sealer, error) {
 			return nil, errors.New("AUDIT_HMAC_KEY is required outside development (or AUDIT_HMAC_KEY_FILE)")
 		}
 		logger.Warn("development: AUDIT_HMAC_KEY not set; using a public development key, so the audit chain proves nothing")
-		sum := sha256.Sum256([]byte("order-mcp public development audit key"))
-		key = sum[:]
+		key = audit.DevelopmentKey()
 	}
 	return audit.NewSealer(key)
+}
+
+// Keyring returns the keys `audit verify` checks records with: the
+// current one (or the development key), AUDIT_HMAC_PREVIOUS_KEYS, and
+// the public development key.
+func Keyring(cfg *config.Config, logger *slog.Logger) (*audit.Keyring, error) {
+	current, err := Sealer(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	var previous []*audit.Sealer
+	for _, k := range cfg.AuditPreviousKeys {
+		s, err := audit.NewSealer(k)
+		if err != nil {
+			return nil, fmt.Errorf("AUDIT_HMAC_PREVIOUS_KEYS: %w", err)
+		}
+		previous = append(previous, s)
+	}
+	return audit.NewKeyring(current, previous...), nil
 }

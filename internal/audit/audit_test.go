@@ -80,7 +80,7 @@ func head(t *testing.T) int64 {
 func readTrail(t *testing.T, owner *store.Store) []*store.AuditEntry {
 	t.Helper()
 	var out []*store.AuditEntry
-	if err := owner.ReadAudit(context.Background(), func(e *store.AuditEntry) error {
+	if err := owner.ReadAudit(context.Background(), 0, 0, func(e *store.AuditEntry) error {
 		out = append(out, e)
 		return nil
 	}); err != nil {
@@ -91,7 +91,7 @@ func readTrail(t *testing.T, owner *store.Store) []*store.AuditEntry {
 
 func verify(t *testing.T, owner *store.Store) audit.VerifyReport {
 	t.Helper()
-	rep, err := audit.Verify(context.Background(), owner, sealer(t))
+	rep, err := audit.Verify(context.Background(), owner, audit.NewKeyring(sealer(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestGroupCommit(t *testing.T) {
 			locks.Add(1)
 		}
 	}})
-	w := audit.NewWriter(app, sealer(t), discard())
+	w := audit.NewWriter(app, sealer(t), discard(), audit.Options{})
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
 	owner := dbtest.Owner(t, dsn)
 	freshTrail(t)
@@ -204,11 +204,15 @@ func TestGroupCommit(t *testing.T) {
 // open-source project can reproduce it: the attacker of TestVerify knows
 // the format, only not the key.
 func canonical(e *store.AuditEntry) []byte {
-	b, _ := json.Marshal([]any{
+	fields := []any{
 		e.Seq, e.RecordedAt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano), e.Kind,
 		e.Principal, e.CredentialID, e.Transport, e.Action, e.ObjectIDs, e.Decision, e.Outcome,
 		e.Reason, e.Source, e.Count, e.LatencyMicros, e.CorrelationID, e.Arguments,
-	})
+	}
+	if e.SealKeyID != "" {
+		fields = append(fields, "v2", e.RecordID, e.SealKeyID, e.Replayed, e.TraceID)
+	}
+	b, _ := json.Marshal(fields)
 	return b
 }
 
@@ -266,11 +270,12 @@ func rewrite(t *testing.T, entries []*store.AuditEntry) {
 		for _, e := range entries {
 			if _, err := tx.Exec(ctx, `INSERT INTO audit_log (seq, recorded_at, kind, principal, credential_id,
 				transport, action, object_ids, decision, outcome, reason, source, count, latency_us,
-				correlation_id, arguments, prev_hmac, hmac)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+				correlation_id, arguments, prev_hmac, hmac, record_id, seal_key_id, replayed, trace_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+				        NULLIF($19, ''), $20, $21, $22)`,
 				e.Seq, e.RecordedAt, e.Kind, e.Principal, e.CredentialID, e.Transport, e.Action, e.ObjectIDs,
 				e.Decision, e.Outcome, e.Reason, e.Source, e.Count, e.LatencyMicros, e.CorrelationID,
-				e.Arguments, e.PrevHMAC, e.HMAC); err != nil {
+				e.Arguments, e.PrevHMAC, e.HMAC, e.RecordID, e.SealKeyID, e.Replayed, e.TraceID); err != nil {
 				return err
 			}
 		}
@@ -292,7 +297,7 @@ func TestVerify(t *testing.T) {
 	build := func(t *testing.T) []*store.AuditEntry {
 		t.Helper()
 		freshTrail(t)
-		w := audit.NewWriter(app, sealer(t), discard())
+		w := audit.NewWriter(app, sealer(t), discard(), audit.Options{})
 		for i := range n {
 			e := entry(fmt.Sprintf("verify-%02d", i+1))
 			e.Outcome = []string{"ok", "not_found", "denied"}[i%3]
@@ -328,7 +333,7 @@ func TestVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := audit.Verify(context.Background(), owner, other)
+		rep, err := audit.Verify(context.Background(), owner, audit.NewKeyring(other))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -442,7 +447,7 @@ func TestVerify(t *testing.T) {
 // accepted is committed, and refuses records after it.
 func TestCloseDrains(t *testing.T) {
 	app := dbtest.App(t, dsn, store.Options{})
-	w := audit.NewWriter(app, sealer(t), discard())
+	w := audit.NewWriter(app, sealer(t), discard(), audit.Options{})
 	freshTrail(t)
 	start := head(t)
 
@@ -592,7 +597,7 @@ func TestRefusalsAreAggregated(t *testing.T) {
 	app := dbtest.App(t, dsn, store.Options{})
 
 	t.Run("OneRowPerSourceReasonAndMinute", func(t *testing.T) {
-		w := audit.NewWriter(app, sealer(t), discard())
+		w := audit.NewWriter(app, sealer(t), discard(), audit.Options{})
 		start := head(t)
 		want := map[[2]string]int{
 			{"203.0.113.7", "bad_credential"}:  500,
@@ -644,7 +649,7 @@ func TestRefusalsAreAggregated(t *testing.T) {
 	t.Run("RotatingSourcesAreBounded", func(t *testing.T) {
 		const bound = 10000 // audit.maxRefusalKeys
 		const sources = bound + 500
-		w := audit.NewWriter(app, sealer(t), discard())
+		w := audit.NewWriter(app, sealer(t), discard(), audit.Options{})
 		start := head(t)
 		for i := range sources {
 			w.Refusal(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), "", "bad_credential")
@@ -676,8 +681,8 @@ func TestWritersOfSeveralProcessesShareOneChain(t *testing.T) {
 	freshTrail(t)
 	owner := dbtest.Owner(t, dsn)
 	writers := []*audit.Writer{
-		audit.NewWriter(dbtest.App(t, dsn, store.Options{}), sealer(t), discard()),
-		audit.NewWriter(dbtest.App(t, dsn, store.Options{}), sealer(t), discard()),
+		audit.NewWriter(dbtest.App(t, dsn, store.Options{}), sealer(t), discard(), audit.Options{}),
+		audit.NewWriter(dbtest.App(t, dsn, store.Options{}), sealer(t), discard(), audit.Options{}),
 	}
 	const perWriter, rounds = 60, 4
 	var (
@@ -741,7 +746,7 @@ func TestWritersOfSeveralProcessesShareOneChain(t *testing.T) {
 // panics, and the refusals are written once.
 func TestConcurrentCloseIsHarmless(t *testing.T) {
 	app := dbtest.App(t, dsn, store.Options{})
-	w := audit.NewWriter(app, sealer(t), discard())
+	w := audit.NewWriter(app, sealer(t), discard(), audit.Options{})
 	start := head(t)
 	for i := range 50 {
 		w.Refusal(fmt.Sprintf("192.0.2.%d", i), "", "bad_credential")
@@ -799,7 +804,7 @@ func TestAppendsHoldUnderRepeatableReadDefaults(t *testing.T) {
 		wg     sync.WaitGroup
 	)
 	for range 3 {
-		w := audit.NewWriter(dbtest.App(t, rr, store.Options{}), sealer(t), discard())
+		w := audit.NewWriter(dbtest.App(t, rr, store.Options{}), sealer(t), discard(), audit.Options{})
 		t.Cleanup(func() { _ = w.Close(context.Background()) })
 		for range 4 {
 			wg.Go(func() {

@@ -32,13 +32,22 @@ func NewCorrelationID() string {
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
+// NewRecordID returns a fresh record id: 128 random bits. The trail never
+// holds one twice, so a record retried or replayed is recorded once.
+func NewRecordID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
 // NewCall starts the record of a tool call.
 func (w *Writer) NewCall(tool, transport, correlationID string) *Call {
 	return &Call{
 		writer: w,
 		start:  time.Now(),
 		entry: store.AuditEntry{
-			Kind: "tool_call", Action: tool, Transport: transport, CorrelationID: correlationID,
+			RecordID: NewRecordID(),
+			Kind:     "tool_call", Action: tool, Transport: transport, CorrelationID: correlationID,
 			Decision: "denied", Outcome: "refused",
 		},
 	}
@@ -49,6 +58,13 @@ func (c *Call) SetPrincipal(subject, credentialID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.entry.Principal, c.entry.CredentialID = subject, credentialID
+}
+
+// SetTraceID records the W3C trace id the client sent with the call.
+func (c *Call) SetTraceID(traceID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entry.TraceID = traceID
 }
 
 // SetArguments records the call's arguments, already redacted.

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -43,48 +44,51 @@ func (w *Writer) Refusal(source, principal, reason string) {
 	r.counts[k]++
 }
 
-func (w *Writer) flushRefusalsEvery(d time.Duration) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.stopTick:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), d)
-			w.flushRefusals(ctx, false)
-			cancel()
-		}
-	}
-}
+// FlushRefusals writes every refusal counter now, the current minute's
+// too (Close does it last; tests call it to see what a flush keeps).
+func (w *Writer) FlushRefusals(ctx context.Context) { w.flushRefusals(ctx, true) }
 
 // flushRefusals writes the counters of minutes that have ended (or, with
-// all, of every minute) as one record each.
+// all, of every minute) as one record each. A counter is forgotten only
+// once its record is committed or spilled: when neither is possible (the
+// database down and no spill directory), it is kept and written at the
+// next flush.
 func (w *Writer) flushRefusals(ctx context.Context, all bool) {
 	now := time.Now().UTC().Truncate(time.Minute)
 	r := w.refusals
 	r.mu.Lock()
-	var entries []*store.AuditEntry
+	type flush struct {
+		key   refusalKey
+		entry *store.AuditEntry
+	}
+	var due []flush
 	for k, n := range r.counts {
 		if !all && !k.minute.Before(now) {
 			continue
 		}
-		entries = append(entries, &store.AuditEntry{
-			RecordedAt: k.minute, Kind: "refusal", Transport: "http", Action: "http_request",
+		due = append(due, flush{k, &store.AuditEntry{
+			RecordID: NewRecordID(), RecordedAt: k.minute, Kind: "refusal", Transport: "http", Action: "http_request",
 			Principal: k.principal, Decision: "denied", Outcome: "refused", Reason: k.reason, Source: k.source, Count: n,
-		})
-		delete(r.counts, k)
+		}})
 	}
 	r.mu.Unlock()
-	if len(entries) == 0 {
+	if len(due) == 0 {
 		return
 	}
 	var wg sync.WaitGroup
-	for _, e := range entries {
+	for _, f := range due {
 		wg.Go(func() {
-			if err := w.Write(ctx, e); err != nil {
-				w.logger.Error("could not record refusals", slog.String("reason", e.Reason), slog.Int("count", e.Count),
-					slog.String("error", err.Error()))
+			err := w.Write(ctx, f.entry)
+			if err != nil && !errors.Is(err, ErrSpilled) {
+				w.logger.Error("could not record refusals; kept for the next flush", slog.String("reason", f.entry.Reason),
+					slog.Int("count", f.entry.Count), slog.String("error", err.Error()))
+				return
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			// Refusals counted meanwhile stay for the next flush.
+			if r.counts[f.key] -= f.entry.Count; r.counts[f.key] <= 0 {
+				delete(r.counts, f.key)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,11 @@ type Config struct {
 
 	// Audit.
 	AuditHMACKey []byte
+	// AuditPreviousKeys are keys AUDIT_HMAC_KEY replaced: `audit verify`
+	// checks the records they sealed (key rotation).
+	AuditPreviousKeys [][]byte
+	// AuditSpillDir keeps records Postgres cannot take until it can.
+	AuditSpillDir string
 
 	// SDKDebug is MCPGODEBUG, the go-sdk's compatibility switches, which it
 	// reads from the environment itself. Reported in the posture line,
@@ -169,7 +175,9 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 		DBLoginRole:     r.str("DB_LOGIN_ROLE", ""),
 		DBLoginPassword: r.secret("DB_LOGIN_PASSWORD"),
 
-		AuditHMACKey: []byte(r.secret("AUDIT_HMAC_KEY")),
+		AuditHMACKey:      []byte(r.secret("AUDIT_HMAC_KEY")),
+		AuditPreviousKeys: splitKeys(r.secret("AUDIT_HMAC_PREVIOUS_KEYS")),
+		AuditSpillDir:     r.str("AUDIT_SPILL_DIR", defaultSpillDir(getenv)),
 
 		SDKDebug: r.str("MCPGODEBUG", ""),
 	}
@@ -408,6 +416,31 @@ func (r *reader) rate(key, def string) limiter.Rate {
 		rate, _ = limiter.NewRateFromFormatted(def)
 	}
 	return rate
+}
+
+// splitKeys reads a comma-separated list of keys.
+func splitKeys(s string) [][]byte {
+	var out [][]byte
+	for _, k := range strings.Split(s, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, []byte(k))
+		}
+	}
+	return out
+}
+
+// defaultSpillDir is where audit records wait while Postgres cannot take
+// them: the user's state directory ($XDG_STATE_HOME, or ~/.local/state) for
+// a server on a desktop (Claude Desktop launches stdio with HOME set). The
+// container image sets AUDIT_SPILL_DIR to its writable volume.
+func defaultSpillDir(getenv Getenv) string {
+	if d := getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "order-mcp", "audit-spill")
+	}
+	if home := getenv("HOME"); home != "" {
+		return filepath.Join(home, ".local", "state", "order-mcp", "audit-spill")
+	}
+	return ""
 }
 
 func lower(in []string) []string {

@@ -144,7 +144,7 @@ func TestOneAuditRecordPerToolCall(t *testing.T) {
 	})
 
 	t.Run("ChainVerifies", func(t *testing.T) {
-		rep, err := audit.Verify(context.Background(), env.Owner, env.Sealer)
+		rep, err := audit.Verify(context.Background(), env.Owner, audit.NewKeyring(env.Sealer))
 		if err != nil || rep.FirstBad != 0 {
 			t.Fatalf("verify: %+v %v", rep, err)
 		}
@@ -257,7 +257,7 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 	})
 
 	t.Run("ChainVerifies", func(t *testing.T) {
-		rep, err := audit.Verify(context.Background(), env.Owner, env.Sealer)
+		rep, err := audit.Verify(context.Background(), env.Owner, audit.NewKeyring(env.Sealer))
 		if err != nil || rep.FirstBad != 0 {
 			t.Fatalf("verify: %+v %v", rep, err)
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,6 +13,7 @@ import (
 // and seals them; this file only stores and reads them.
 type AuditEntry struct {
 	Seq           int64
+	RecordID      string // random, given when the record is made: never inserted twice
 	RecordedAt    time.Time
 	Kind          string // tool_call, refusal, admin
 	Principal     string
@@ -26,21 +28,26 @@ type AuditEntry struct {
 	Count         int
 	LatencyMicros int64
 	CorrelationID string
+	TraceID       string
 	Arguments     string // redacted JSON
+	Replayed      bool   // appended from the spill directory after an outage
+	SealKeyID     string // which key sealed it ("" for rows of the first version)
 	PrevHMAC      []byte
 	HMAC          []byte
 }
 
-// Sealer computes an entry's chain link from its content and PrevHMAC. It is
-// implemented by internal/audit with a key the database never sees.
+// Sealer computes an entry's chain link from its content and PrevHMAC,
+// and says which key it seals with. It is implemented by internal/audit
+// with a key the database never sees.
 type Sealer interface {
+	KeyID() string
 	Seal(e *AuditEntry) []byte
 }
 
-// AuditChainLockKey serializes audit appends across every process writing to the
-// database (serve replicas, stdio processes, the command line), so the
-// chain has one order. The lock is transaction-scoped: it is released by the
-// commit that makes the batch durable.
+// AuditChainLockKey serializes audit appends across every process writing
+// to the database (serve replicas, stdio processes, the command line), so
+// the chain has one order. The lock is transaction-scoped: it is released
+// by the commit that makes the batch durable.
 const AuditChainLockKey int64 = 0x6f72646d63706175 // "ordmcpau"
 
 const lockAuditSQL = `-- name: lock_audit_chain
@@ -49,43 +56,91 @@ SELECT pg_advisory_xact_lock($1)`
 const auditHeadSQL = `-- name: audit_chain_head
 SELECT seq, hmac FROM audit_log ORDER BY seq DESC LIMIT 1`
 
+const auditRecordedSQL = `-- name: audit_records_present
+SELECT record_id FROM audit_log WHERE record_id = ANY($1)`
+
 const insertAuditSQL = `-- name: insert_audit
-INSERT INTO audit_log (seq, recorded_at, kind, principal, credential_id, transport, action,
+INSERT INTO audit_log (seq, record_id, recorded_at, kind, principal, credential_id, transport, action,
                        object_ids, decision, outcome, reason, source, count, latency_us,
-                       correlation_id, arguments, prev_hmac, hmac)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
+                       correlation_id, trace_id, arguments, replayed, seal_key_id, prev_hmac, hmac)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`
 
 // GenesisHMAC returns the PrevHMAC of the first entry: 32 zero bytes (a
 // fresh slice each time, so no caller can change it for the others).
 func GenesisHMAC() []byte { return make([]byte, 32) }
 
-// AppendAudit appends entries to the audit trail in one transaction: one
-// commit (one fsync) for the whole batch.
+// AppendAudit appends entries to the audit trail in one transaction, in
+// two round trips: the chain lock, its head and the records already there
+// go in one pipelined batch, the inserts and the commit in another. One
+// commit (one fsync) for the whole batch. Entries whose RecordID is
+// already in the trail (a batch whose commit was sent but never
+// acknowledged, retried) are skipped, not inserted twice; Seq is 0 for
+// them afterwards.
 func (s *Store) AppendAudit(ctx context.Context, seal Sealer, entries []*AuditEntry) error {
 	err := s.run(ctx, func(c *pgxpool.Conn) error {
-		return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-			return appendAudit(ctx, tx, seal, entries)
-		})
+		head := &pgx.Batch{}
+		head.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		tail, err := chainBatch(ctx, c.Conn(), head, seal, entries)
+		if err != nil {
+			return err
+		}
+		tail.Queue("COMMIT")
+		return c.SendBatch(ctx, tail).Close()
 	})
 	return translate("append audit", err)
 }
 
-// appendAudit chains and inserts entries inside tx, holding the chain lock
-// until tx ends. tx must be READ COMMITTED, so that the head it reads after
-// the lock is the one the previous holder committed.
+// appendAudit chains and inserts entries inside tx, which must be READ
+// COMMITTED, so that the head it reads after the lock is the one the
+// previous holder committed; the lock is held until tx ends.
 func appendAudit(ctx context.Context, tx pgx.Tx, seal Sealer, entries []*AuditEntry) error {
-	if _, err := tx.Exec(ctx, lockAuditSQL, AuditChainLockKey); err != nil {
+	tail, err := chainBatch(ctx, tx.Conn(), &pgx.Batch{}, seal, entries)
+	if err != nil {
 		return err
 	}
+	return tx.SendBatch(ctx, tail).Close()
+}
+
+// chainBatch sends batch with the chain lock, the head and the lookup of
+// the entries' record ids appended, and returns the batch of inserts that
+// extends the chain with the entries not yet recorded.
+func chainBatch(ctx context.Context, conn *pgx.Conn, batch *pgx.Batch, seal Sealer, entries []*AuditEntry) (*pgx.Batch, error) {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.RecordID
+	}
+	batch.Queue(lockAuditSQL, AuditChainLockKey)
 	var (
-		seq  int64
-		prev = GenesisHMAC()
+		seq     int64
+		prev    = GenesisHMAC()
+		present = map[string]bool{}
 	)
-	if err := tx.QueryRow(ctx, auditHeadSQL).Scan(&seq, &prev); err != nil && err != pgx.ErrNoRows {
-		return err
+	batch.Queue(auditHeadSQL).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(&seq, &prev); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		return nil
+	})
+	batch.Queue(auditRecordedSQL, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			present[id] = true
+		}
+		return rows.Err()
+	})
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, err
 	}
-	batch := &pgx.Batch{}
+	tail := &pgx.Batch{}
 	for _, e := range entries {
+		if present[e.RecordID] {
+			e.Seq = 0
+			continue
+		}
+		present[e.RecordID] = true // and never twice within one batch
 		seq++
 		e.Seq = seq
 		// Postgres keeps microseconds: seal exactly what will be read back.
@@ -96,35 +151,44 @@ func appendAudit(ctx context.Context, tx pgx.Tx, seal Sealer, entries []*AuditEn
 		if e.ObjectIDs == nil {
 			e.ObjectIDs = []string{}
 		}
+		e.SealKeyID = seal.KeyID()
 		e.PrevHMAC = prev
 		e.HMAC = seal.Seal(e)
 		prev = e.HMAC
-		batch.Queue(insertAuditSQL, e.Seq, e.RecordedAt, e.Kind, e.Principal, e.CredentialID, e.Transport,
+		tail.Queue(insertAuditSQL, e.Seq, e.RecordID, e.RecordedAt, e.Kind, e.Principal, e.CredentialID, e.Transport,
 			e.Action, e.ObjectIDs, e.Decision, e.Outcome, e.Reason, e.Source, e.Count, e.LatencyMicros,
-			e.CorrelationID, e.Arguments, e.PrevHMAC, e.HMAC)
+			e.CorrelationID, e.TraceID, e.Arguments, e.Replayed, e.SealKeyID, e.PrevHMAC, e.HMAC)
 	}
-	return tx.SendBatch(ctx, batch).Close()
+	return tail, nil
 }
 
 const readAuditSQL = `-- name: read_audit
-SELECT seq, recorded_at, kind, principal, credential_id, transport, action, object_ids, decision,
-       outcome, reason, source, count, latency_us, correlation_id, arguments, prev_hmac, hmac
+SELECT seq, coalesce(record_id, ''), recorded_at, kind, principal, credential_id, transport, action, object_ids,
+       decision, outcome, reason, source, count, latency_us, correlation_id, trace_id, arguments, replayed,
+       seal_key_id, prev_hmac, hmac
   FROM audit_log
- ORDER BY seq`
+ WHERE seq > $1
+ ORDER BY seq
+ LIMIT $2`
 
-// ReadAudit calls fn for every entry in chain order. Administrative: the
-// server's role cannot read the trail back.
-func (s *Store) ReadAudit(ctx context.Context, fn func(*AuditEntry) error) error {
-	rows, err := s.pool.Query(ctx, readAuditSQL)
+// ReadAudit calls fn for every entry with seq after from, in chain order,
+// at most limit of them (0: all). Administrative: the server's role cannot
+// read the trail back.
+func (s *Store) ReadAudit(ctx context.Context, from int64, limit int64, fn func(*AuditEntry) error) error {
+	if limit <= 0 {
+		limit = 1<<63 - 1
+	}
+	rows, err := s.pool.Query(ctx, readAuditSQL, from, limit)
 	if err != nil {
 		return translate("read audit", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var e AuditEntry
-		if err := rows.Scan(&e.Seq, &e.RecordedAt, &e.Kind, &e.Principal, &e.CredentialID, &e.Transport,
+		if err := rows.Scan(&e.Seq, &e.RecordID, &e.RecordedAt, &e.Kind, &e.Principal, &e.CredentialID, &e.Transport,
 			&e.Action, &e.ObjectIDs, &e.Decision, &e.Outcome, &e.Reason, &e.Source, &e.Count,
-			&e.LatencyMicros, &e.CorrelationID, &e.Arguments, &e.PrevHMAC, &e.HMAC); err != nil {
+			&e.LatencyMicros, &e.CorrelationID, &e.TraceID, &e.Arguments, &e.Replayed, &e.SealKeyID,
+			&e.PrevHMAC, &e.HMAC); err != nil {
 			return translate("read audit", err)
 		}
 		e.RecordedAt = e.RecordedAt.UTC()
@@ -133,4 +197,15 @@ func (s *Store) ReadAudit(ctx context.Context, fn func(*AuditEntry) error) error
 		}
 	}
 	return translate("read audit", rows.Err())
+}
+
+const auditHeadSeqSQL = `-- name: audit_head_seq
+SELECT coalesce(max(seq), 0) FROM audit_log`
+
+// AuditHead returns the seq of the newest record (0 for an empty trail).
+// Administrative.
+func (s *Store) AuditHead(ctx context.Context) (int64, error) {
+	var seq int64
+	err := s.pool.QueryRow(ctx, auditHeadSeqSQL).Scan(&seq)
+	return seq, translate("audit head", err)
 }

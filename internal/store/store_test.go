@@ -369,6 +369,7 @@ func TestCancelUnderConcurrency(t *testing.T) {
 type fixedSealer struct{}
 
 func (fixedSealer) Seal(*store.AuditEntry) []byte { return make([]byte, 32) }
+func (fixedSealer) KeyID() string                 { return "fixed" }
 
 // waitForLockWaiters returns once n sessions wait on an advisory lock.
 func waitForLockWaiters(t *testing.T, n int) {

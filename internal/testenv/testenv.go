@@ -99,6 +99,7 @@ func Config(t testing.TB, dsn string, env map[string]string) *config.Config {
 		"DATABASE_URL":     dsn,
 		"AUDIT_HMAC_KEY":   string(TestAuditKey),
 		"MCP_RESOURCE_URL": "http://127.0.0.1/mcp",
+		"AUDIT_SPILL_DIR":  t.TempDir(),
 	}
 	for k, v := range env {
 		vars[k] = v
