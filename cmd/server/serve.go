@@ -60,6 +60,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		return err
 	}
 
+	if _, err := a.ServeMetrics(ctx); err != nil {
+		return err
+	}
 	srv, err := httpserver.Listen(cfg.HTTPAddr, a.HTTPHandler(), cfg.TLSCertFile, cfg.TLSKeyFile, logger)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)

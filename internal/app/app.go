@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/example/order-mcp/internal/httpserver"
 	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/mcpserver"
+	"github.com/example/order-mcp/internal/metrics"
 	"github.com/example/order-mcp/internal/redisstore"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/tools"
@@ -37,6 +39,8 @@ type App struct {
 	Counters *redisstore.Counters // nil without REDIS_URL
 	// MCP is the MCP server: the tools behind the gate.
 	MCP *mcp.Server
+	// Metrics are served on MCP_METRICS_ADDR (see ServeMetrics).
+	Metrics *metrics.Metrics
 
 	version string
 	closers []func()
@@ -57,8 +61,6 @@ type options struct {
 	wrapStore    func(tools.Store) tools.Store
 	observe      func(store.QueryEvent)
 	quota        int
-
-	auditObserver audit.Observer
 }
 
 // WithVersion is the version reported in serverInfo.
@@ -146,7 +148,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 		logger.Warn("development: no audit spill directory; records Postgres cannot take are lost", slog.String("error", err.Error()))
 		spill = nil
 	}
-	a.Audit = audit.NewWriter(a.Store, a.Sealer, logger, audit.Options{Spill: spill, Observer: o.auditObserver})
+	names := make([]string, 0, len(tools.All()))
+	for _, t := range tools.All() {
+		names = append(names, t.Name())
+	}
+	a.Metrics = metrics.New(names)
+	a.Metrics.Register(metrics.PoolCollector(a.Store.Stats))
+	a.Audit = audit.NewWriter(a.Store, a.Sealer, logger, audit.Options{Spill: spill, Observer: a.Metrics.Audit()})
 	a.closers = append(a.closers, func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -218,6 +226,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 		Audit:         a.Audit,
 		Limits:        a.Limits,
 		Logger:        logger,
+		Metrics:       a.Metrics,
 		Version:       o.version,
 	})
 	return a, nil
@@ -245,9 +254,24 @@ func (a *App) HTTPHandler() http.Handler {
 		Lockout:       a.Lockout,
 		Limits:        a.Limits,
 		Audit:         a.Audit,
+		Metrics:       a.Metrics,
 		Logger:        a.Logger,
 		Ready:         a.Store.Ping,
 	})
+}
+
+// ServeMetrics serves the metrics on MCP_METRICS_ADDR, when it is set,
+// until ctx ends, and returns the address it listens on (nil when off).
+func (a *App) ServeMetrics(ctx context.Context) (net.Addr, error) {
+	if a.Config.MetricsAddr == "" {
+		return nil, nil
+	}
+	addr, err := a.Metrics.Serve(ctx, a.Config.MetricsAddr, a.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener on %s: %w", a.Config.MetricsAddr, err)
+	}
+	a.Logger.Info("serving metrics", slog.String("endpoint", "http://"+addr.String()+"/metrics"))
+	return addr, nil
 }
 
 // Close releases everything New opened, in reverse order: the audit writer

@@ -37,6 +37,10 @@ type Config struct {
 	SessionIdleTimeout      time.Duration
 	MaxSessionsPerPrincipal int
 
+	// MetricsAddr, when set, serves Prometheus metrics at /metrics on a
+	// listener of its own.
+	MetricsAddr string
+
 	// stdio transport.
 	APIKey string
 
@@ -150,6 +154,8 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 		Stateful:                r.boolean("MCP_HTTP_STATEFUL"),
 		SessionIdleTimeout:      r.duration("MCP_SESSION_IDLE_TIMEOUT", 30*time.Minute),
 		MaxSessionsPerPrincipal: r.integer("MCP_MAX_SESSIONS_PER_PRINCIPAL", 5, 1, 1000),
+
+		MetricsAddr: r.str("MCP_METRICS_ADDR", ""),
 
 		APIKey: r.secret("MCP_API_KEY"),
 
@@ -285,6 +291,13 @@ func (c *Config) ValidateServe() error {
 	}
 	if !c.Development() && len(c.AuditHMACKey) == 0 {
 		return fmt.Errorf("AUDIT_HMAC_KEY is required outside development (or AUDIT_HMAC_KEY_FILE)")
+	}
+	if c.MetricsAddr != "" {
+		if _, mport, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("MCP_METRICS_ADDR must be host:port")
+		} else if _, port, _ := net.SplitHostPort(c.HTTPAddr); port == mport && port != "0" {
+			return fmt.Errorf("MCP_METRICS_ADDR must not be the MCP port: metrics are served on a listener of their own")
+		}
 	}
 	return nil
 }

@@ -333,6 +333,17 @@ func (s *server) refuseLimit(w http.ResponseWriter, r *http.Request, reason stri
 	s.refuseAs(w, r, refusal.Unavailable, "limit_store_unavailable", refusal.Unavailable.Message())
 }
 
+// count records a refusal before the MCP layer: in the access log, the
+// audit trail's per-minute aggregate, and the metrics.
+func (s *server) count(r *http.Request, reason string) {
+	st := state(r)
+	st.refusal = reason
+	s.Audit.Refusal(limits.AddressKey(st.ip), st.subject(), reason)
+	if s.Metrics != nil {
+		s.Metrics.Refusal(reason)
+	}
+}
+
 // refuse answers a request refused before the MCP layer with the
 // catalogue's status, code and text for kind (msg, when the kind's text
 // takes arguments), and counts it in the audit trail's per-minute
@@ -343,9 +354,7 @@ func (s *server) refuse(w http.ResponseWriter, r *http.Request, kind refusal.Kin
 
 // refuseAs is refuse, recorded under reason: which limit, for instance.
 func (s *server) refuseAs(w http.ResponseWriter, r *http.Request, kind refusal.Kind, reason, msg string) {
-	st := state(r)
-	st.refusal = reason
-	s.Audit.Refusal(limits.AddressKey(st.ip), st.subject(), reason)
+	s.count(r, reason)
 	sdkfix.WriteError(w, kind.HTTPStatus(), nil, &jsonrpc.Error{Code: kind.Code(), Message: msg})
 }
 

@@ -62,7 +62,9 @@ type Deps struct {
 	Lockout       *limits.Lockout
 	Limits        *limits.Limits
 	Audit         *audit.Writer
-	Logger        *slog.Logger
+	// Metrics, when set, counts refusals by reason.
+	Metrics interface{ Refusal(reason string) }
+	Logger  *slog.Logger
 	// Ready reports whether the server can serve (the database answers).
 	Ready func(context.Context) error
 }
@@ -79,9 +81,7 @@ type server struct {
 // (internal/sdkfix) and counts each one in the refusal aggregate.
 func (s *server) safeErrors(next http.Handler) http.Handler {
 	return sdkfix.HTTPErrors(next, s.Config.MaxBodyBytes, func(r *http.Request, rw sdkfix.Rewrite) {
-		st := state(r)
-		st.refusal = rw.Reason()
-		s.Audit.Refusal(limits.AddressKey(st.ip), st.subject(), st.refusal)
+		s.count(r, rw.Reason())
 	})
 }
 

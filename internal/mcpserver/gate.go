@@ -152,6 +152,10 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 	call.SetArguments(args)
 	ctx = audit.WithCall(ctx, call)
 	log := g.logger.With(slog.String("correlation_id", corr), slog.String("tool", name), slog.String("transport", transport))
+	if trace := traceID(req); trace != "" {
+		call.SetTraceID(trace)
+		log = log.With(slog.String("trace_id", trace))
+	}
 	outcome := "error"
 
 	// Recovery, the error mapping and the audit record run last, whatever

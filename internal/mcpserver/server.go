@@ -2,14 +2,18 @@ package mcpserver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"time"
 
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/example/order-mcp/internal/audit"
 	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/logging"
+	"github.com/example/order-mcp/internal/refusal"
 	"github.com/example/order-mcp/internal/sdkfix"
 	"github.com/example/order-mcp/internal/tools"
 )
@@ -29,8 +33,17 @@ type Deps struct {
 	// (tests of other controls use generous limits).
 	Limits Limiter
 	Logger *slog.Logger
+	// Metrics, when set, counts every MCP operation.
+	Metrics Observer
 	// Version is reported in serverInfo.
 	Version string
+}
+
+// Observer is told about every MCP operation (internal/metrics implements
+// it): the method, the tool for tools/call, the error it ended with (a
+// fixed name, "" for none) and how long it took.
+type Observer interface {
+	Operation(method, tool, errorType string, took time.Duration)
 }
 
 // instructions are sent to clients at initialization. Constant text: nothing
@@ -69,7 +82,53 @@ func New(d Deps) *mcp.Server {
 		tools:  tools.Register(s, d.Tools),
 	}
 	s.AddReceivingMiddleware(g.middleware)
+	if d.Metrics != nil {
+		// Added last, so outermost: refusals by the gate are measured too.
+		s.AddReceivingMiddleware(measure(d.Metrics))
+	}
 	return s
+}
+
+// measure reports every request to o, outermost, so refusals count too.
+func measure(o Observer) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			start := time.Now()
+			res, err := next(ctx, method, req)
+			tool := ""
+			if p, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok {
+				tool = p.Name
+			}
+			errType := ""
+			var we *jsonrpc.Error
+			switch r, _ := res.(*mcp.CallToolResult); {
+			case errors.As(err, &we):
+				errType = errorName(we.Code)
+			case err != nil:
+				errType = "internal"
+			case r != nil && r.IsError:
+				errType = "tool_error"
+			}
+			o.Operation(method, tool, errType, time.Since(start))
+			return res, err
+		}
+	}
+}
+
+// errorName is a JSON-RPC code's name, for the error_type label: a fixed
+// set, whatever the code.
+func errorName(code int64) string {
+	switch code {
+	case refusal.CodeUnauthenticated:
+		return "unauthenticated"
+	case refusal.CodeForbidden:
+		return "forbidden"
+	case refusal.CodeRateLimited:
+		return "rate_limited"
+	case refusal.CodeUnavailable:
+		return "unavailable"
+	}
+	return refusal.ByCode(code).Name()
 }
 
 // principalExtraKey is where the HTTP layer puts the request's principal in

@@ -204,3 +204,23 @@ SELECT current_user::text,
 	}
 	return nil
 }
+
+// PoolStats describe the connection pool, for metrics.
+type PoolStats struct {
+	Acquired, Idle, Total, Max int32
+	// Acquires counts connections taken; Waited those that had to wait
+	// for one; Busy those refused after the acquire timeout (ErrBusy).
+	Acquires, Waited, Busy int64
+	// AcquireWait is the time spent waiting for connections, in all.
+	AcquireWait time.Duration
+}
+
+// Stats returns the pool's statistics.
+func (s *Store) Stats() PoolStats {
+	st := s.pool.Stat()
+	return PoolStats{
+		Acquired: st.AcquiredConns(), Idle: st.IdleConns(), Total: st.TotalConns(), Max: st.MaxConns(),
+		Acquires: st.AcquireCount(), Waited: st.EmptyAcquireCount(), Busy: st.CanceledAcquireCount(),
+		AcquireWait: st.AcquireDuration(),
+	}
+}
