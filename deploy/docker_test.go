@@ -35,6 +35,21 @@ func parseDockerfile(t *testing.T) []instructions.Stage {
 	return stages
 }
 
+// imageEnv is the environment the runtime image sets (its ENV lines).
+func imageEnv(t *testing.T) map[string]string {
+	t.Helper()
+	stages := parseDockerfile(t)
+	out := map[string]string{}
+	for _, c := range stages[len(stages)-1].Commands {
+		if e, ok := c.(*instructions.EnvCommand); ok {
+			for _, kv := range e.Env {
+				out[kv.Key] = kv.Value
+			}
+		}
+	}
+	return out
+}
+
 var secretName = regexp.MustCompile(`(?i)(password|secret|token|api_?key|hmac|database_url|redis_url|private)`)
 
 func TestDockerfile(t *testing.T) {
@@ -46,15 +61,44 @@ func TestDockerfile(t *testing.T) {
 			t.Fatalf("runtime base %q: want a distroless :nonroot image (no shell, no package manager)", runtime.BaseName)
 		}
 	})
-	t.Run("RunsAsNonRootUser", func(t *testing.T) {
+	t.Run("RunsAsNumericNonRootUser", func(t *testing.T) {
 		var user string
 		for _, c := range runtime.Commands {
 			if u, ok := c.(*instructions.UserCommand); ok {
 				user = u.User
 			}
 		}
-		if user == "" || strings.HasPrefix(user, "root") || strings.HasPrefix(user, "0") {
-			t.Fatalf("runtime USER %q: want a non-root user", user)
+		// Numeric, so that Kubernetes' runAsNonRoot can verify it without
+		// the image's /etc/passwd; 65532 is distroless' nonroot, the uid
+		// the volumes below and deploy/kubernetes are owned by.
+		if user != "65532:65532" {
+			t.Fatalf("runtime USER %q: want 65532:65532", user)
+		}
+	})
+	t.Run("AuditSpillDirectoryIsAWritableVolume", func(t *testing.T) {
+		spill := imageEnv(t)["AUDIT_SPILL_DIR"]
+		var volume, owned string
+		for _, c := range runtime.Commands {
+			switch c := c.(type) {
+			case *instructions.VolumeCommand:
+				for _, v := range c.Volumes {
+					if within(spill, v) {
+						volume = v
+					}
+				}
+			case *instructions.CopyCommand:
+				if c.Chown == "65532:65532" && within(spill, c.DestPath) {
+					owned = c.DestPath
+				}
+			}
+		}
+		switch {
+		case spill == "":
+			t.Fatal("no ENV AUDIT_SPILL_DIR in the runtime image")
+		case volume == "":
+			t.Fatalf("AUDIT_SPILL_DIR %s is under no VOLUME: the root filesystem is read-only", spill)
+		case owned != volume:
+			t.Fatalf("VOLUME %s is not created owned by 65532 (COPY --chown=65532:65532 ... %s): the server could not write it", volume, volume)
 		}
 	})
 	t.Run("NoSecretInImageConfiguration", func(t *testing.T) {
