@@ -246,6 +246,35 @@ func emptyDatabase(t *testing.T) string {
 	return dbtest.WithDatabase(admin, name)
 }
 
+// TestServeRefusesASchemaThatBreaksThePermissionRules: a migration that
+// adds customer data without forced row-level security (the step a forker
+// forgets) stops the server at start-up, naming the table and the rule.
+func TestServeRefusesASchemaThatBreaksThePermissionRules(t *testing.T) {
+	dsn := emptyDatabase(t)
+	env := append(prodEnv(), "DATABASE_URL="+dsn)
+	cli(t, env, "migrate")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{
+		`CREATE TABLE wishlists (customer_id text REFERENCES customers (id), item text)`,
+		`GRANT SELECT (customer_id, item) ON wishlists TO order_mcp_app`,
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := boundedCommand(t, "serve")
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if line := lastLine(string(out)); err == nil || !strings.Contains(line, "wishlists: customer data needs row-level security") {
+		t.Fatalf("serve on a schema with an unprotected customer table: %v\n%s", err, out)
+	}
+}
+
 // TestServeRefusesToExposeAServerNobodyCanUse: on a non-loopback address,
 // with no active API key and no OAuth issuer, serve does not start.
 func TestServeRefusesToExposeAServerNobodyCanUse(t *testing.T) {

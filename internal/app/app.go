@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -135,6 +136,18 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 	}
 	if err := a.Store.CheckMigrated(ctx); err != nil {
 		return nil, fmt.Errorf("database not reachable or not migrated (run `server migrate`): %w", err)
+	}
+	violations, err := a.Store.CheckCatalog(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checking the database's permission rules: %w", err)
+	}
+	if len(violations) > 0 {
+		var lines []string
+		for _, v := range violations {
+			lines = append(lines, v.String())
+		}
+		return nil, fmt.Errorf("the schema breaks the server's permission rules (see internal/store/catalog.go): %s",
+			strings.Join(lines, "; "))
 	}
 
 	if a.Sealer, err = Sealer(cfg, logger); err != nil {

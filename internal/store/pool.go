@@ -152,14 +152,14 @@ func (s *Store) Ping(ctx context.Context) error {
 // ErrNotMigrated instead of failing on its first request.
 func (s *Store) CheckMigrated(ctx context.Context) error {
 	const q = `-- name: check_migrated
-SELECT to_regclass('public.orders') IS NOT NULL
-   AND to_regclass('public.order_events') IS NOT NULL
-   AND to_regclass('public.audit_log') IS NOT NULL
-   AND to_regclass('public.auth_lockouts') IS NOT NULL
+SELECT bool_and(to_regclass('public.' || t) IS NOT NULL)
    AND to_regprocedure('public.lookup_api_key(text)') IS NOT NULL
-   AND to_regprocedure('public.api_keys_active()') IS NOT NULL`
+   AND to_regprocedure('public.api_keys_active()') IS NOT NULL
+   AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                WHERE attrelid = to_regclass('public.audit_log') AND attname = 'record_id')
+  FROM unnest($1::text[]) AS t`
 	var ok bool
-	if err := s.pool.QueryRow(ctx, q).Scan(&ok); err != nil {
+	if err := s.pool.QueryRow(ctx, q, Tables()).Scan(&ok); err != nil {
 		return translate("check migrated", err)
 	}
 	if !ok {
