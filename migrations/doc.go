@@ -8,5 +8,5 @@
 // 00006 the one question the role may ask about keys, and 00007 and 00008
 // take back columns no tool needs any more.
 //
-// This package imports nothing but embed.
+// Imports: the standard library only (embed).
 package migrations

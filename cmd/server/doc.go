@@ -11,7 +11,8 @@
 //     admin.go holds migrate, seed, keys and audit verify, each recorded in
 //     the audit trail.
 //
-// Imports: the internal packages it wires (config, logging, store, audit,
-// security, tools, mcpserver, httpserver) and the MCP SDK; never dbtest or
-// testenv, which only its tests use.
+// Imports: internal/app, internal/audit, internal/auth, internal/config, internal/demo,
+// internal/httpserver, internal/logging, internal/mcpserver, internal/sdkfix,
+// internal/store and the go-sdk: the packages it wires. Never internal/dbtest or
+// internal/testenv, which only its tests use.
 package main

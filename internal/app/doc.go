@@ -5,7 +5,8 @@
 // limits, lockout policy, clock and faults they need: the tests exercise
 // the production assembly, never a copy of it.
 //
-// Imports: every internal package that builds a component (audit, auth,
-// config, httpserver, limits, mcpserver, redisstore, store, tools) and the
-// go-sdk's mcp package.
+// Imports: internal/audit, internal/auth, internal/config, internal/httpserver,
+// internal/limits, internal/mcpserver, internal/metrics, internal/redisstore,
+// internal/store, internal/tools and the go-sdk: every package that builds a
+// component.
 package app

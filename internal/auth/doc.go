@@ -18,5 +18,6 @@
 // Limits and lockouts are internal/limits' job, not this package's.
 //
 // Imports: internal/store (the key records it reads and the binding it
-// produces), golang-jwt and keyfunc.
+// produces), golang-jwt and keyfunc. Never internal/limits: limits depend on
+// principals, not the other way round.
 package auth

@@ -16,7 +16,7 @@
 //     missing for a remote database, or with a remote database reached
 //     without certificate verification (sslmode=verify-full).
 //
-// Imports: the standard library, godotenv, ulule/limiter (for the rate
-// format) and pgx's pgconn (to read DATABASE_URL exactly as the driver
-// will). Nothing from this module.
+// Imports: godotenv, ulule/limiter (for the rate format) and pgx (its pgconn,
+// to read DATABASE_URL exactly as the driver will). Never internal/store or
+// any other package of this module: everything else reads its configuration.
 package config

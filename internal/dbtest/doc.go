@@ -13,5 +13,6 @@
 // none answers, the package fails with a message that says so: a missing
 // database is a failure, never a skip.
 //
-// Imports: internal/store, internal/security (to mint keys), pgx.
+// Imports: internal/auth (to mint keys), internal/demo, internal/store and
+// pgx.
 package dbtest

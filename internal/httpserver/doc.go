@@ -13,7 +13,8 @@
 // aggregated audit record per source, reason and minute. The SDK's own
 // error answers are rewritten to fixed texts (safeerrors.go).
 //
-// Imports: internal/mcpserver, internal/security, internal/audit,
-// internal/logging, internal/tools (for the scopes each tool needs) and the
-// MCP SDK.
+// Imports: internal/audit, internal/auth, internal/limits, internal/logging,
+// internal/mcpserver, internal/refusal, internal/sdkfix, internal/tools (for
+// the scopes each tool needs) and the go-sdk. Never internal/store: the HTTP
+// layer reaches the database only through the components it is given.
 package httpserver

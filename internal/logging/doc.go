@@ -22,5 +22,6 @@
 //
 // Logs are JSON lines on stderr: stdout belongs to the stdio transport.
 //
-// Imports: the standard library and slog-multi only.
+// Imports: slog-multi. Never another package of this module: every package
+// logs through it.
 package logging

@@ -11,6 +11,7 @@
 // errors.go is the one place that decides what a client sees when
 // something fails.
 //
-// Imports: internal/tools, internal/security, internal/audit,
-// internal/logging, internal/store (error sentinels) and the MCP SDK.
+// Imports: internal/audit, internal/auth, internal/limits, internal/logging,
+// internal/refusal, internal/sdkfix, internal/store (error sentinels),
+// internal/tools and the go-sdk. Never internal/httpserver, which wraps it.
 package mcpserver

@@ -10,5 +10,5 @@
 // Every label value comes from a closed set the server defines, never from
 // a request.
 //
-// Imports: internal/store (pool statistics) and prometheus/client_golang.
+// Imports: internal/store (pool statistics) and prometheus.
 package metrics

@@ -10,6 +10,5 @@
 // verbatim and its own errors quote what the client sent, so this table is
 // a security control, not a nicety.
 //
-// Imports: the standard library and the go-sdk (jsonrpc, mcp) for its
-// codes only.
+// Imports: the go-sdk (jsonrpc, mcp), for its codes only.
 package refusal

@@ -28,5 +28,5 @@
 // say so, and a fuzz test that checks idempotence and judges survivors by
 // the unicode package's tables rather than by this package's own rules.
 //
-// Imports: the standard library and golang.org/x/text/unicode/norm only.
+// Imports: x/text (unicode/norm).
 package sanitize

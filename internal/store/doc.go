@@ -21,6 +21,6 @@
 //   - tracer.go: the query tracer logs statement names and durations, never
 //     arguments, which are personal data here.
 //
-// Imports: pgx, goose (migrations), the migrations package. Nothing from this
-// module's other internal packages.
+// Imports: migrations, pgx and goose. Never another internal package: the
+// store is the bottom layer.
 package store

@@ -1,13 +1,11 @@
-// Package testenv assembles the whole server for tests: a real database
-// (from dbtest), the least-privilege store, the audit writer, the
-// authenticator, limits, the MCP server and, on demand, the real HTTP
-// handler on a loopback port. Tests drive it through real MCP clients.
+// Package testenv assembles the server for tests, with the production
+// assembly (internal/app) on a test database: a real MCP client over
+// stdio-like pipes or real HTTP, a clock tests move by hand, an OAuth
+// issuer, and helpers to inspect what the server logged and audited.
 //
-// Its wiring mirrors cmd/server's wire.go with test knobs (generous limits
-// unless a test asks otherwise, captured logs, a query observer); the
-// end-to-end test in cmd/server runs the real wiring.
-//
-// Only tests import this package. It imports the internal packages it
-// assembles (not config: tests set their knobs directly), dbtest, pgx, the
-// go-sdk, golang-jwt (the test OAuth issuer) and ulule/limiter.
+// Imports: internal/app, internal/audit, internal/auth, internal/config,
+// internal/dbtest, internal/demo, internal/httpserver, internal/limits,
+// internal/logging, internal/mcpserver, internal/redisstore, internal/sdkfix,
+// internal/store, internal/tools, golang-jwt, pgx, ulule/limiter and the
+// go-sdk.
 package testenv

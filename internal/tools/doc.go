@@ -21,7 +21,7 @@
 //     from the caller, and returns store errors unchanged: the MCP layer
 //     maps every error to a safe message in one place.
 //
-// Imports: internal/store, internal/security, internal/privacy,
-// internal/sanitize, internal/audit, the MCP SDK and google/jsonschema-go
-// (the input schemas).
+// Imports: internal/audit, internal/auth, internal/privacy, internal/refusal,
+// internal/sanitize, internal/store, the go-sdk and jsonschema-go (the input
+// schemas).
 package tools
