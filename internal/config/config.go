@@ -87,13 +87,15 @@ type Config struct {
 }
 
 // Development reports whether MCP_ENV is development. Development relaxes
-// exactly these, all documented in .env.example and the README: the .env
-// file is read; example and weak secrets, and remote databases without a
-// password or certificate verification, are accepted; AUDIT_HMAC_KEY may be
-// missing (a public key is used, and the log says the chain then proves
-// nothing); MCP_OAUTH_JWKS_URL may be plain http (a local issuer); and
-// serve may listen on a non-loopback address without TLS or
-// MCP_RESOURCE_URL (for containers; the log warns).
+// exactly these, all documented in .env.example and under MCP_ENV in Vars
+// (docs/CONFIGURATION.md): the .env file is read; example and weak
+// secrets, and remote databases without a password or certificate
+// verification, are accepted; AUDIT_HMAC_KEY may be missing (a public key
+// is used, and the log says the chain then proves nothing); an
+// AUDIT_SPILL_DIR that cannot be written is only warned about (the
+// assembly in internal/app decides that); MCP_OAUTH_JWKS_URL may be plain
+// http (a local issuer); and serve may listen on a non-loopback address
+// without TLS or MCP_RESOURCE_URL (for containers; the log warns).
 func (c *Config) Development() bool { return c.Env == "development" }
 
 // LoopbackHTTP reports whether MCP_HTTP_ADDR listens on loopback only.
@@ -134,58 +136,62 @@ func WithDotEnv(getenv Getenv, path string) (Getenv, bool, error) {
 }
 
 // Load reads and validates the configuration. readFile reads X_FILE
-// secrets (os.ReadFile in production).
+// secrets (os.ReadFile in production). Every name and default comes from
+// Vars (vars.go), which documents them: a name missing there is refused.
 func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error) {
-	r := reader{getenv: getenv, readFile: readFile}
+	r := reader{getenv: getenv, readFile: readFile, vars: varsByName()}
 	c := &Config{
-		Env:         r.str("MCP_ENV", "production"),
+		Env:         r.str("MCP_ENV"),
 		DatabaseURL: r.secret("DATABASE_URL"),
-		LogLevel:    r.str("LOG_LEVEL", "info"),
+		LogLevel:    r.str("LOG_LEVEL"),
 
-		HTTPAddr:                r.str("MCP_HTTP_ADDR", "127.0.0.1:8080"),
-		ResourceURL:             r.str("MCP_RESOURCE_URL", ""),
+		HTTPAddr:                r.str("MCP_HTTP_ADDR"),
+		ResourceURL:             r.str("MCP_RESOURCE_URL"),
 		AllowedOrigins:          r.list("MCP_ALLOWED_ORIGINS"),
 		AllowedHosts:            lower(r.list("MCP_ALLOWED_HOSTS")),
 		TrustedProxies:          r.prefixes("TRUSTED_PROXIES"),
-		TLSCertFile:             r.str("MCP_TLS_CERT_FILE", ""),
-		TLSKeyFile:              r.str("MCP_TLS_KEY_FILE", ""),
+		TLSCertFile:             r.str("MCP_TLS_CERT_FILE"),
+		TLSKeyFile:              r.str("MCP_TLS_KEY_FILE"),
 		TLSTerminatedByProxy:    r.boolean("MCP_TLS_TERMINATED_BY_PROXY"),
-		MaxBodyBytes:            int64(r.integer("MCP_MAX_BODY_BYTES", 1<<20, 1<<10, 16<<20)),
+		MaxBodyBytes:            int64(r.integer("MCP_MAX_BODY_BYTES")),
 		Stateful:                r.boolean("MCP_HTTP_STATEFUL"),
-		SessionIdleTimeout:      r.duration("MCP_SESSION_IDLE_TIMEOUT", 30*time.Minute),
-		MaxSessionsPerPrincipal: r.integer("MCP_MAX_SESSIONS_PER_PRINCIPAL", 5, 1, 1000),
+		SessionIdleTimeout:      r.duration("MCP_SESSION_IDLE_TIMEOUT"),
+		MaxSessionsPerPrincipal: r.integer("MCP_MAX_SESSIONS_PER_PRINCIPAL"),
 
-		MetricsAddr: r.str("MCP_METRICS_ADDR", ""),
+		MetricsAddr: r.str("MCP_METRICS_ADDR"),
 
 		APIKey: r.secret("MCP_API_KEY"),
 
-		OAuthIssuer:        r.str("MCP_OAUTH_ISSUER", ""),
-		OAuthJWKSURL:       r.str("MCP_OAUTH_JWKS_URL", ""),
-		OAuthCustomerClaim: r.str("MCP_OAUTH_CUSTOMER_CLAIM", "customer_id"),
-		OAuthMaxLifetime:   r.duration("MCP_OAUTH_MAX_TOKEN_LIFETIME", 24*time.Hour),
+		OAuthIssuer:        r.str("MCP_OAUTH_ISSUER"),
+		OAuthJWKSURL:       r.str("MCP_OAUTH_JWKS_URL"),
+		OAuthCustomerClaim: r.str("MCP_OAUTH_CUSTOMER_CLAIM"),
+		OAuthMaxLifetime:   r.duration("MCP_OAUTH_MAX_TOKEN_LIFETIME"),
 		OAuthAcceptJWTType: r.boolean("MCP_OAUTH_ACCEPT_JWT_TYP"),
 
-		RatePerIP:            r.rate("RATE_LIMIT_PER_IP", "300-M"),
-		RatePerPrincipal:     r.rate("RATE_LIMIT_PER_PRINCIPAL", "60-M"),
-		RateCancel:           r.rate("RATE_LIMIT_CANCEL", "10-H"),
-		RateNotFound:         r.rate("RATE_LIMIT_NOT_FOUND", "20-H"),
-		ConcurrencyPerCaller: r.integer("CONCURRENCY_PER_PRINCIPAL", 4, 1, 1000),
-		CancelDailyQuota:     r.integer("CANCEL_DAILY_QUOTA", 3, 1, 1000),
+		RatePerIP:            r.rate("RATE_LIMIT_PER_IP"),
+		RatePerPrincipal:     r.rate("RATE_LIMIT_PER_PRINCIPAL"),
+		RateCancel:           r.rate("RATE_LIMIT_CANCEL"),
+		RateNotFound:         r.rate("RATE_LIMIT_NOT_FOUND"),
+		ConcurrencyPerCaller: r.integer("CONCURRENCY_PER_PRINCIPAL"),
+		CancelDailyQuota:     r.integer("CANCEL_DAILY_QUOTA"),
 		RedisURL:             r.secret("REDIS_URL"),
-		RedisPrefix:          r.str("REDIS_PREFIX", "ordermcp"),
+		RedisPrefix:          r.str("REDIS_PREFIX"),
 
-		StatementTimeout: r.duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
-		DBAcquireTimeout: r.duration("DB_ACQUIRE_TIMEOUT", time.Second),
-		DBMaxConns:       int32(r.integer("DB_MAX_CONNS", 10, 1, 500)),
+		StatementTimeout: r.duration("DB_STATEMENT_TIMEOUT"),
+		DBAcquireTimeout: r.duration("DB_ACQUIRE_TIMEOUT"),
+		DBMaxConns:       int32(r.integer("DB_MAX_CONNS")),
 
-		DBLoginRole:     r.str("DB_LOGIN_ROLE", ""),
+		DBLoginRole:     r.str("DB_LOGIN_ROLE"),
 		DBLoginPassword: r.secret("DB_LOGIN_PASSWORD"),
 
 		AuditHMACKey:      []byte(r.secret("AUDIT_HMAC_KEY")),
 		AuditPreviousKeys: splitKeys(r.secret("AUDIT_HMAC_PREVIOUS_KEYS")),
-		AuditSpillDir:     r.str("AUDIT_SPILL_DIR", defaultSpillDir(getenv)),
+		AuditSpillDir:     r.str("AUDIT_SPILL_DIR"),
 
-		SDKDebug: r.str("MCPGODEBUG", ""),
+		SDKDebug: r.str("MCPGODEBUG"),
+	}
+	if c.AuditSpillDir == "" {
+		c.AuditSpillDir = defaultSpillDir(getenv)
 	}
 	c.resourceURLSet = c.ResourceURL != ""
 	if !c.resourceURLSet {
@@ -322,23 +328,46 @@ func isLoopback(host string) bool {
 }
 
 // reader reads variables and collects every problem, so that one run names
-// all of them.
+// all of them. It reads only variables Vars documents, each as the kind
+// Vars says it is (a secret, which may come from a file, or not), and
+// takes their defaults from there.
 type reader struct {
 	getenv   Getenv
 	readFile func(string) ([]byte, error)
+	vars     map[string]Var
 	errs     []error
 }
 
-func (r *reader) str(key, def string) string {
-	if v := strings.TrimSpace(r.getenv(key)); v != "" {
-		return v
+// lookup returns the documentation of key. A name Vars does not document,
+// or documents as the other kind, is a mistake in this package: it is
+// reported like a bad value, so every test that loads a configuration
+// fails until Vars is fixed.
+func (r *reader) lookup(key string, secret bool) Var {
+	v, ok := r.vars[key]
+	switch {
+	case !ok:
+		r.errs = append(r.errs, fmt.Errorf("%s is read but not documented: add it to Vars in internal/config/vars.go", key))
+	case v.Secret != secret:
+		r.errs = append(r.errs, fmt.Errorf("%s: Vars says Secret is %v, but it is read otherwise (internal/config/vars.go)", key, v.Secret))
 	}
-	return def
+	return v
 }
+
+// value returns key from the environment, trimmed, or its default.
+func (r *reader) value(key string) string {
+	v := r.lookup(key, false)
+	if s := strings.TrimSpace(r.getenv(key)); s != "" {
+		return s
+	}
+	return v.Default
+}
+
+func (r *reader) str(key string) string { return r.value(key) }
 
 // secret reads X, or the file named by X_FILE. Setting both is an error:
 // which one wins would be a guess.
 func (r *reader) secret(key string) string {
+	def := r.lookup(key, true).Default
 	v, path := r.getenv(key), r.getenv(key+"_FILE")
 	switch {
 	case v != "" && path != "":
@@ -351,13 +380,15 @@ func (r *reader) secret(key string) string {
 			return ""
 		}
 		return strings.TrimRight(string(b), "\r\n")
+	case v == "":
+		return def
 	}
 	return v
 }
 
 func (r *reader) list(key string) []string {
 	var out []string
-	for _, v := range strings.Split(r.getenv(key), ",") {
+	for _, v := range strings.Split(r.value(key), ",") {
 		if v = strings.TrimSpace(v); v != "" {
 			out = append(out, v)
 		}
@@ -383,7 +414,7 @@ func (r *reader) prefixes(key string) []netip.Prefix {
 }
 
 func (r *reader) boolean(key string) bool {
-	v := strings.TrimSpace(r.getenv(key))
+	v := r.value(key)
 	if v == "" {
 		return false
 	}
@@ -394,39 +425,29 @@ func (r *reader) boolean(key string) bool {
 	return b
 }
 
-func (r *reader) integer(key string, def, lo, hi int) int {
-	v := strings.TrimSpace(r.getenv(key))
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		r.errs = append(r.errs, fmt.Errorf("%s must be an integer from %d to %d", key, lo, hi))
-		return def
+// integer reads a whole number within the bounds Vars gives the variable.
+func (r *reader) integer(key string) int {
+	v := r.vars[key]
+	n, err := strconv.Atoi(r.value(key))
+	if err != nil || n < v.Min || n > v.Max {
+		r.errs = append(r.errs, fmt.Errorf("%s must be an integer from %d to %d", key, v.Min, v.Max))
 	}
 	return n
 }
 
-func (r *reader) duration(key string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(r.getenv(key))
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
+func (r *reader) duration(key string) time.Duration {
+	d, err := time.ParseDuration(r.value(key))
 	if err != nil || d <= 0 {
 		r.errs = append(r.errs, fmt.Errorf("%s must be a positive duration like 30s or 5m", key))
-		return def
 	}
 	return d
 }
 
-// rate reads a limit in the <count>-<S|M|H> form, e.g. 120-M.
-func (r *reader) rate(key, def string) limiter.Rate {
-	v := r.str(key, def)
-	rate, err := limiter.NewRateFromFormatted(v)
+// rate reads a limit in the <count>-<S|M|H|D> form, e.g. 120-M.
+func (r *reader) rate(key string) limiter.Rate {
+	rate, err := limiter.NewRateFromFormatted(r.value(key))
 	if err != nil || rate.Limit <= 0 {
 		r.errs = append(r.errs, fmt.Errorf("%s must look like 120-M (count per S, M, H or D)", key))
-		rate, _ = limiter.NewRateFromFormatted(def)
 	}
 	return rate
 }
