@@ -31,10 +31,15 @@ type App struct {
 	Config *config.Config
 	Logger *slog.Logger
 	// Store is the database as the least-privilege role order_mcp_app.
-	Store    *store.Store
-	Sealer   *audit.Sealer
-	Audit    *audit.Writer
-	Auth     *auth.Authenticator
+	Store  *store.Store
+	Sealer *audit.Sealer
+	Audit  *audit.Writer
+	Auth   *auth.Authenticator
+	// Keys answers API-key lookups from memory while Watcher is healthy.
+	Keys *store.KeyCache
+	// Watcher receives the database's change notifications (revoked keys,
+	// new locks) for Keys and the lock mirror.
+	Watcher  *store.Watcher
 	Lockout  *limits.Lockout
 	Limits   *limits.Limits
 	Counters *redisstore.Counters // nil without REDIS_URL
@@ -62,7 +67,19 @@ type options struct {
 	wrapStore    func(tools.Store) tools.Store
 	observe      func(store.QueryEvent)
 	quota        int
+	keyTTL       *time.Duration
 }
+
+func (o options) keyCacheTTL() time.Duration {
+	if o.keyTTL != nil {
+		return *o.keyTTL
+	}
+	return store.DefaultKeyCacheTTL
+}
+
+// WithKeyCacheTTL replaces how long a cached API key is trusted without a
+// notification (0: no cache).
+func WithKeyCacheTTL(d time.Duration) Option { return func(o *options) { o.keyTTL = &d } }
 
 // WithVersion is the version reported in serverInfo.
 func WithVersion(v string) Option { return func(o *options) { o.version = v } }
@@ -176,8 +193,15 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 		}
 	})
 
+	// What this process answers from memory, kept true by the database's
+	// change notifications (internal/store/notify.go): API keys, and which
+	// lockout buckets are locked.
+	a.Watcher = a.Store.NewWatcher(logger)
+	a.closers = append(a.closers, a.Watcher.Close)
+	a.Keys = store.NewKeyCache(a.Store, a.Watcher, o.keyCacheTTL(), o.clock)
+
 	stores := limits.MemoryStores()
-	var lockoutStore limits.LockoutStore = a.Store
+	var lockoutStore limits.LockoutStore = store.NewLockMirror(a.Store, a.Watcher)
 	a.Counters = o.counters
 	if a.Counters == nil && cfg.RedisURL != "" {
 		redisstore.RouteLogs(logger)
@@ -223,7 +247,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 		}
 		tokens = v
 	}
-	a.Auth = auth.NewAuthenticator(a.Store, tokens, logger)
+	a.Auth = auth.NewAuthenticator(a.Keys, tokens, logger)
+	a.Watcher.Start()
 
 	var toolStore tools.Store = a.Store
 	if o.wrapStore != nil {

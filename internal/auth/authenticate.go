@@ -70,6 +70,15 @@ func NewAuthenticator(keys KeyStore, tokens TokenVerifier, logger *slog.Logger) 
 	return &Authenticator{keys: keys, tokens: tokens, now: time.Now, logger: logger}
 }
 
+// SetClock replaces the clock that expiry is checked against (tests; nil:
+// time.Now). Call it before the Authenticator is used.
+func (a *Authenticator) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	a.now = now
+}
+
 // dummyHash is compared against when a key id is unknown, so that an
 // unknown id and a wrong secret take the same path.
 var dummyHash = HashSecret("no such key: this value never matches a real hash")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,4 +233,57 @@ func TestAuthenticateRoutesJWTsToTheTokenVerifier(t *testing.T) {
 		}
 		refusedWith(t, err, "malformed credential", jwtParts(token)...)
 	})
+}
+
+// TestAuthenticateChecksACachedKeyAtEveryUse: a key answered from the
+// cache is still checked against the presented secret and its expiry at
+// the time of each call, with no database read.
+func TestAuthenticateChecksACachedKeyAtEveryUse(t *testing.T) {
+	ctx := context.Background()
+	owner := dbtest.Owner(t, dsn)
+	var lookups atomic.Int64
+	s := dbtest.App(t, dsn, store.Options{Observe: func(e store.QueryEvent) {
+		if e.Name == "lookup_api_key" {
+			lookups.Add(1)
+		}
+	}})
+	w := s.NewWatcher(nil)
+	cache := store.NewKeyCache(s, w, time.Hour, nil)
+	w.Start()
+	t.Cleanup(w.Close)
+	for deadline := time.Now().Add(20 * time.Second); !w.Healthy(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher never listened")
+		}
+	}
+	logger, logs := testLogger()
+	authn := auth.NewAuthenticator(cache, nil, logger)
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	authn.SetClock(func() time.Time { return time.Unix(0, now.Load()) })
+	expires := time.Now().Add(time.Hour)
+	key, _ := dbtest.MintKey(t, owner, dbtest.KeyOptions{CustomerID: customerID(), Scopes: []auth.Scope{auth.ScopeRead}, ExpiresAt: &expires})
+
+	if _, err := authn.Authenticate(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := authn.Authenticate(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	// The same key id with another secret: refused although the key is cached.
+	i := strings.LastIndexByte(key, '_') + 1
+	swap := byte('a')
+	if key[i] == 'a' {
+		swap = 'b'
+	}
+	wrong := key[:i] + string(swap) + key[i+1:]
+	_, err := authn.Authenticate(ctx, wrong)
+	refusedWith(t, err, "wrong api key secret", key, secretOf(key))
+	now.Add(int64(2 * time.Hour))
+	_, err = authn.Authenticate(ctx, key)
+	refusedWith(t, err, "api key expired", key, secretOf(key))
+	if n := lookups.Load(); n != 1 {
+		t.Fatalf("%d database lookups, want 1: the rest come from the cache", n)
+	}
+	assertNoLeak(t, []string{key, secretOf(key)}, logs.String())
 }

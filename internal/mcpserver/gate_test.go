@@ -732,7 +732,7 @@ func TestScopesAtTheMCPLayer(t *testing.T) {
 }
 
 // orderStatements are the store's statements that touch order data.
-var orderStatements = []string{"get_order", "get_order_events", "list_recent_orders", "lock_order_for_cancel",
+var orderStatements = []string{"get_order", "list_recent_orders", "lock_order_for_cancel",
 	"lock_customer_cancels", "count_recent_cancels", "cancel_order", "insert_cancel_event"}
 
 // forbiddenCode checks err is the JSON-RPC error CodeForbidden, as the

@@ -42,28 +42,56 @@ func (a Access) valid() bool { return a.anyCustomer != (a.customerID != "") }
 const setAccessSQL = `-- name: set_access
 SELECT set_config('app.customer_id', $1, true), set_config('app.any_customer', $2, true)`
 
-// inTx runs fn in a transaction bound to a. Read-only work passes
-// pgx.ReadOnly, so that even a statement that somehow carried a write (a
-// data-modifying CTE) would be refused by Postgres; it also reads one
-// snapshot (REPEATABLE READ), so an order and its timeline, read by two
-// statements, always agree. (A read-only transaction never fails to
-// serialize.) Writes stay READ COMMITTED and take row locks
-// (SELECT ... FOR UPDATE) where they decide on what they read.
+// setReadAccessSQL binds a read: the same binding as setAccessSQL, and the
+// transaction made read-only, so that even a statement that somehow carried
+// a write (a data-modifying CTE) would be refused by Postgres. Setting
+// transaction_read_only on is allowed at any point of a transaction (only
+// turning it off is not).
+const setReadAccessSQL = `-- name: set_access
+SELECT set_config('app.customer_id', $1, true), set_config('app.any_customer', $2, true),
+       set_config('transaction_read_only', 'on', true)`
+
+func (a Access) anyCustomerSetting() string {
+	if a.anyCustomer {
+		return "on"
+	}
+	return "off"
+}
+
+// read runs one read bound to a in a single round trip: the binding
+// (setReadAccessSQL) and the read are sent together as one pipelined batch,
+// which Postgres runs as one implicit transaction, so the binding holds for
+// the read and ends with it. queue adds the read's statements to the batch;
+// scan reads their results, in order. Each read is a single statement, so
+// it sees one snapshot: an order and its timeline always agree.
+func (s *Store) read(ctx context.Context, a Access, queue func(*pgx.Batch), scan func(pgx.BatchResults) error) error {
+	if !a.valid() {
+		return ErrNoAccess
+	}
+	return s.run(ctx, func(c *pgxpool.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue(setReadAccessSQL, a.customerID, a.anyCustomerSetting())
+		queue(b)
+		br := c.SendBatch(ctx, b)
+		_, err := br.Exec()
+		if err == nil {
+			err = scan(br)
+		}
+		return errors.Join(err, br.Close())
+	})
+}
+
+// inTx runs fn in a transaction bound to a: writes, which need several
+// statements deciding on what they read. Writes stay READ COMMITTED and
+// take row locks (SELECT ... FOR UPDATE) where they decide on what they
+// read. Reads use read (one round trip) instead.
 func (s *Store) inTx(ctx context.Context, a Access, mode pgx.TxAccessMode, fn func(pgx.Tx) error) error {
 	if !a.valid() {
 		return ErrNoAccess
 	}
-	iso := pgx.ReadCommitted
-	if mode == pgx.ReadOnly {
-		iso = pgx.RepeatableRead
-	}
 	return s.run(ctx, func(c *pgxpool.Conn) error {
-		return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{AccessMode: mode, IsoLevel: iso}, func(tx pgx.Tx) error {
-			anyCustomer := "off"
-			if a.anyCustomer {
-				anyCustomer = "on"
-			}
-			if _, err := tx.Exec(ctx, setAccessSQL, a.customerID, anyCustomer); err != nil {
+		return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{AccessMode: mode, IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, setAccessSQL, a.customerID, a.anyCustomerSetting()); err != nil {
 				return err
 			}
 			return fn(tx)

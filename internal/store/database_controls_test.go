@@ -209,43 +209,41 @@ func TestStatementTimeoutHolds(t *testing.T) {
 	}
 }
 
-// TestReadsSeeOneSnapshot: a read-only transaction reads one snapshot, so
-// an order and its timeline, read by two statements, cannot disagree when
-// a write commits between them.
-func TestReadsSeeOneSnapshot(t *testing.T) {
+// TestReadsAreBoundReadOnlyAndEndWithTheirBatch: a read is sent as one
+// batch, and in it the binding holds, a write is refused by Postgres (the
+// batch's transaction is read-only), and after it the pooled connection
+// carries no binding into the next caller's work.
+func TestReadsAreBoundReadOnlyAndEndWithTheirBatch(t *testing.T) {
 	ctx := context.Background()
-	dsn := testDSN(t)
-	s := appStore(t, dsn)
-	owner, err := pgx.Connect(ctx, dsn)
+	s, err := Open(ctx, testDSN(t), Options{AsAppRole: true, MaxConns: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = owner.Close(ctx) })
+	t.Cleanup(s.Close)
 	alice := seededCustomer(t, 0)
 
-	err = s.inTx(ctx, CustomerAccess(alice.ID), pgx.ReadOnly, func(tx pgx.Tx) error {
-		var id string
-		var before, after time.Time
-		if err := tx.QueryRow(ctx, "SELECT id, updated_at FROM orders ORDER BY id LIMIT 1").Scan(&id, &before); err != nil {
-			return err
-		}
-		// Another transaction commits a change to the same row.
-		if _, err := owner.Exec(ctx, "UPDATE orders SET updated_at = updated_at + interval '1 hour' WHERE id = $1", id); err != nil {
-			return err
-		}
-		t.Cleanup(func() {
-			_, _ = owner.Exec(ctx, "UPDATE orders SET updated_at = updated_at - interval '1 hour' WHERE id = $1", id)
-		})
-		if err := tx.QueryRow(ctx, "SELECT updated_at FROM orders WHERE id = $1", id).Scan(&after); err != nil {
-			return err
-		}
-		if !after.Equal(before) {
-			t.Errorf("the second read saw a later commit: %v then %v", before, after)
-		}
-		return nil
-	})
-	if err != nil {
+	var bound string
+	err = s.read(ctx, CustomerAccess(alice.ID), func(b *pgx.Batch) {
+		b.Queue("SELECT current_setting('app.customer_id')")
+	}, func(br pgx.BatchResults) error { return br.QueryRow().Scan(&bound) })
+	if err != nil || bound != alice.ID {
+		t.Fatalf("binding inside the batch = %q, %v; want %q", bound, err, alice.ID)
+	}
+
+	err = s.read(ctx, CustomerAccess(alice.ID), func(b *pgx.Batch) {
+		b.Queue("UPDATE orders SET status = status WHERE customer_id = $1", alice.ID)
+	}, func(br pgx.BatchResults) error { _, err := br.Exec(); return err })
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "25006" { // read_only_sql_transaction
+		t.Fatalf("a write inside a read: %v, want SQLSTATE 25006", err)
+	}
+
+	var after *string
+	if err := s.pool.QueryRow(ctx, "SELECT current_setting('app.customer_id', true)").Scan(&after); err != nil {
 		t.Fatal(err)
+	}
+	if after != nil && *after != "" {
+		t.Fatalf("the pooled connection kept the binding %q after the read", *after)
 	}
 }
 

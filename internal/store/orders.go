@@ -84,63 +84,64 @@ type OrderSummary struct {
 
 // Each statement repeats the access binding in its WHERE clause
 // ("customer_id = $2 OR $3") on top of row-level security: the Go side and
-// the database side each hold on their own.
+// the database side each hold on their own. The timeline is read by the
+// same statement, as two arrays in the same order, so the order and its
+// timeline come from one snapshot in one round trip.
 const getOrderSQL = `-- name: get_order
 SELECT o.id, o.customer_id, o.status, o.placed_at, o.updated_at, o.item_count,
        o.total_cents, o.currency, o.card_brand, o.card_last4, o.cancelled_at,
        o.delivery_instructions,
        c.name, c.email, c.phone, c.country_code,
-       s.carrier, s.tracking_number, s.shipped_at, s.estimated_delivery, s.delivered_at
+       s.carrier, s.tracking_number, s.shipped_at, s.estimated_delivery, s.delivered_at,
+       t.statuses, t.occurred
   FROM orders o
   JOIN customers c ON c.id = o.customer_id
   LEFT JOIN shipments s ON s.order_id = o.id
+ CROSS JOIN LATERAL (
+       SELECT coalesce(array_agg(e.status ORDER BY e.occurred_at, e.id), '{}') AS statuses,
+              coalesce(array_agg(e.occurred_at ORDER BY e.occurred_at, e.id), '{}') AS occurred
+         FROM order_events e
+        WHERE e.order_id = o.id
+          AND (e.customer_id = $2 OR $3)) t
  WHERE o.id = $1
    AND (o.customer_id = $2 OR $3)`
-
-const getOrderEventsSQL = `-- name: get_order_events
-SELECT status, occurred_at
-  FROM order_events
- WHERE order_id = $1
-   AND (customer_id = $2 OR $3)
- ORDER BY occurred_at, id`
 
 // GetOrder returns one order with its contact data, shipment and timeline.
 // An order of another customer returns ErrNotFound, after running exactly
 // the statements a missing order runs.
 func (s *Store) GetOrder(ctx context.Context, a Access, orderID string) (*Order, error) {
-	var o Order
-	err := s.inTx(ctx, a, pgx.ReadOnly, func(tx pgx.Tx) error {
-		var (
-			carrier, tracking *string
-			shippedAt         *time.Time
-			eta, deliveredAt  *time.Time
-		)
-		err := tx.QueryRow(ctx, getOrderSQL, orderID, a.customerID, a.anyCustomer).Scan(
+	var (
+		o                 Order
+		carrier, tracking *string
+		shippedAt         *time.Time
+		eta, deliveredAt  *time.Time
+		statuses          []string
+		occurred          []time.Time
+	)
+	err := s.read(ctx, a, func(b *pgx.Batch) {
+		b.Queue(getOrderSQL, orderID, a.customerID, a.anyCustomer)
+	}, func(br pgx.BatchResults) error {
+		return br.QueryRow().Scan(
 			&o.ID, &o.CustomerID, &o.Status, &o.PlacedAt, &o.UpdatedAt, &o.ItemCount,
 			&o.TotalCents, &o.Currency, &o.CardBrand, &o.CardLast4, &o.CancelledAt,
 			&o.DeliveryInstructions,
 			&o.Contact.Name, &o.Contact.Email, &o.Contact.Phone, &o.Contact.CountryCode,
-			&carrier, &tracking, &shippedAt, &eta, &deliveredAt)
-		if err != nil {
-			return err
-		}
-		if carrier != nil && tracking != nil && shippedAt != nil {
-			o.Shipment = &Shipment{Carrier: *carrier, TrackingNumber: *tracking, ShippedAt: *shippedAt,
-				EstimatedDelivery: eta, DeliveredAt: deliveredAt}
-		}
-		rows, err := tx.Query(ctx, getOrderEventsSQL, orderID, a.customerID, a.anyCustomer)
-		if err != nil {
-			return err
-		}
-		o.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (OrderEvent, error) {
-			var e OrderEvent
-			err := r.Scan(&e.Status, &e.OccurredAt)
-			return e, err
-		})
-		return err
+			&carrier, &tracking, &shippedAt, &eta, &deliveredAt,
+			&statuses, &occurred)
 	})
 	if err != nil {
 		return nil, translate("get order", err)
+	}
+	if carrier != nil && tracking != nil && shippedAt != nil {
+		o.Shipment = &Shipment{Carrier: *carrier, TrackingNumber: *tracking, ShippedAt: *shippedAt,
+			EstimatedDelivery: eta, DeliveredAt: deliveredAt}
+	}
+	if len(statuses) != len(occurred) {
+		return nil, fmt.Errorf("get order: timeline arrays disagree")
+	}
+	o.Events = make([]OrderEvent, len(statuses))
+	for i := range statuses {
+		o.Events[i] = OrderEvent{Status: statuses[i], OccurredAt: occurred[i]}
 	}
 	return &o, nil
 }
@@ -163,8 +164,10 @@ func (s *Store) ListRecentOrders(ctx context.Context, a Access, customerID, stat
 		return nil, fmt.Errorf("list recent orders: limit must be positive")
 	}
 	var out []OrderSummary
-	err := s.inTx(ctx, a, pgx.ReadOnly, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, listRecentOrdersSQL, customerID, a.customerID, a.anyCustomer, status, limit)
+	err := s.read(ctx, a, func(b *pgx.Batch) {
+		b.Queue(listRecentOrdersSQL, customerID, a.customerID, a.anyCustomer, status, limit)
+	}, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
 		if err != nil {
 			return err
 		}

@@ -157,6 +157,10 @@ SELECT bool_and(to_regclass('public.' || t) IS NOT NULL)
    AND to_regprocedure('public.api_keys_active()') IS NOT NULL
    AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
                 WHERE attrelid = to_regclass('public.audit_log') AND attname = 'record_id')
+   -- The in-memory key cache and lock mirror are only correct while these
+   -- triggers notify them (00010_change_notifications.sql).
+   AND (SELECT count(*) FROM pg_catalog.pg_trigger
+         WHERE tgname IN ('api_keys_notify', 'auth_lockouts_notify') AND tgenabled <> 'D') = 2
   FROM unnest($1::text[]) AS t`
 	var ok bool
 	if err := s.pool.QueryRow(ctx, q, Tables()).Scan(&ok); err != nil {

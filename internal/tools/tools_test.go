@@ -31,7 +31,7 @@ var noLockout = func() limits.Policy {
 }()
 
 // orderStatements are the store's statements that touch order data.
-var orderStatements = []string{"get_order", "get_order_events", "list_recent_orders", "lock_order_for_cancel",
+var orderStatements = []string{"get_order", "list_recent_orders", "lock_order_for_cancel",
 	"lock_customer_cancels", "count_recent_cancels", "cancel_order", "insert_cancel_event"}
 
 // keys returns every object key in a decoded JSON value, at any depth.
