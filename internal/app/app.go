@@ -70,11 +70,11 @@ type options struct {
 	keyTTL       *time.Duration
 }
 
-func (o options) keyCacheTTL() time.Duration {
+func (o options) keyCacheTTL(cfg *config.Config) time.Duration {
 	if o.keyTTL != nil {
 		return *o.keyTTL
 	}
-	return store.DefaultKeyCacheTTL
+	return cfg.CredentialCacheTTL
 }
 
 // WithKeyCacheTTL replaces how long a cached API key is trusted without a
@@ -198,7 +198,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 	// lockout buckets are locked.
 	a.Watcher = a.Store.NewWatcher(logger)
 	a.closers = append(a.closers, a.Watcher.Close)
-	a.Keys = store.NewKeyCache(a.Store, a.Watcher, o.keyCacheTTL(), o.clock)
+	a.Keys = store.NewKeyCache(a.Store, a.Watcher, o.keyCacheTTL(cfg), o.clock)
 
 	stores := limits.MemoryStores()
 	var lockoutStore limits.LockoutStore = store.NewLockMirror(a.Store, a.Watcher)

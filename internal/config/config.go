@@ -65,6 +65,9 @@ type Config struct {
 	StatementTimeout time.Duration
 	DBAcquireTimeout time.Duration
 	DBMaxConns       int32
+	// CredentialCacheTTL bounds how long an API key is answered from memory
+	// without a change notification (internal/store/keycache.go).
+	CredentialCacheTTL time.Duration
 
 	// DBLoginRole and DBLoginPassword, when set, make `server migrate`
 	// create (or update) the login role the server connects as: one that
@@ -177,9 +180,10 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 		RedisURL:             r.secret("REDIS_URL"),
 		RedisPrefix:          r.str("REDIS_PREFIX"),
 
-		StatementTimeout: r.duration("DB_STATEMENT_TIMEOUT"),
-		DBAcquireTimeout: r.duration("DB_ACQUIRE_TIMEOUT"),
-		DBMaxConns:       int32(r.integer("DB_MAX_CONNS")),
+		StatementTimeout:   r.duration("DB_STATEMENT_TIMEOUT"),
+		DBAcquireTimeout:   r.duration("DB_ACQUIRE_TIMEOUT"),
+		DBMaxConns:         int32(r.integer("DB_MAX_CONNS")),
+		CredentialCacheTTL: r.duration("CREDENTIAL_CACHE_TTL"),
 
 		DBLoginRole:     r.str("DB_LOGIN_ROLE"),
 		DBLoginPassword: r.secret("DB_LOGIN_PASSWORD"),
@@ -245,6 +249,9 @@ func (c *Config) validate() error {
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, fmt.Errorf("DATABASE_URL is required (or DATABASE_URL_FILE)"))
+	}
+	if c.CredentialCacheTTL > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("CREDENTIAL_CACHE_TTL must be at most 5m"))
 	}
 	if (c.DBLoginRole == "") != (c.DBLoginPassword == "") {
 		errs = append(errs, fmt.Errorf("DB_LOGIN_ROLE and DB_LOGIN_PASSWORD (or DB_LOGIN_PASSWORD_FILE) must be set together"))

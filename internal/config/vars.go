@@ -71,7 +71,13 @@ func Vars() []Var {
 			Doc: "Longest a call waits for a pooled connection when all are busy; past it the client is told the " +
 				"server is temporarily unavailable, with `Retry-After`."},
 		{Name: "DB_MAX_CONNS", Default: "10", Min: 1, Max: 500, Group: groupDB,
-			Doc: "Connection pool size. Size it times the number of replicas within Postgres' `max_connections`."},
+			Doc: "Connection pool size. Each replica opens one more connection, for change notifications (LISTEN); " +
+				"size (this + 1) times the number of replicas within Postgres' `max_connections`."},
+		{Name: "CREDENTIAL_CACHE_TTL", Default: "30s", Group: groupDB,
+			Doc: "API keys are answered from memory: a revocation, expiry change or deletion, by `server keys` or by plain " +
+				"SQL, reaches every replica when it commits (a trigger NOTIFYs them), and while a replica's notification " +
+				"connection is down it reads the database on every call. This bounds how long a cached key is trusted " +
+				"without a notification, as a backstop; at most 5m."},
 		{Name: "DB_LOGIN_ROLE", Group: groupDB,
 			Doc: "When set (with `DB_LOGIN_PASSWORD`), `server migrate` also creates or updates this login role, " +
 				"which can log in and `SET ROLE order_mcp_app` and nothing else: the role a production `DATABASE_URL` should name."},

@@ -210,8 +210,10 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 		return nil, publicRPCError(ctx, log, err)
 	}
 
-	// Arguments, with fixed messages that never repeat a value.
-	if err := tool.Check(req.Params.Arguments); err != nil {
+	// Arguments, with fixed messages that never repeat a value, decoded
+	// once: the handler gets what was checked here.
+	in, err := tool.Decode(req.Params.Arguments)
+	if err != nil {
 		call.Decide(true, "")
 		outcome = refusal.InvalidArgument.Name()
 		g.countInvalid(ctx, log, p)
@@ -220,7 +222,7 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 
 	// The handler.
 	call.Decide(true, "")
-	res, err = next(auth.WithPrincipal(ctx, p), "tools/call", req)
+	res, err = next(tools.WithInput(auth.WithPrincipal(ctx, p), req, in), "tools/call", req)
 	if err != nil {
 		outcome = "error"
 		return nil, publicRPCError(ctx, log, err)

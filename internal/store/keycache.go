@@ -10,10 +10,6 @@ import (
 // dropped (they are read again on their next use).
 const MaxCachedKeys = 10_000
 
-// DefaultKeyCacheTTL is how long a cached key is trusted without a
-// notification, as a backstop: see KeyCache.
-const DefaultKeyCacheTTL = 30 * time.Second
-
 // KeyCache answers LookupAPIKey from memory: authentication then costs no
 // database round trip for a key seen lately. It is only as good as the
 // Watcher it is built on, so it is careful about when it trusts itself:

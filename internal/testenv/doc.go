@@ -6,6 +6,6 @@
 // Imports: internal/app, internal/audit, internal/auth, internal/config,
 // internal/dbtest, internal/demo, internal/httpserver, internal/limits,
 // internal/logging, internal/mcpserver, internal/redisstore, internal/sdkfix,
-// internal/store, internal/tools, golang-jwt, pgx, ulule/limiter and the
-// go-sdk.
+// internal/store, internal/tools, golang-jwt, jsonschema-go, pgx,
+// ulule/limiter and the go-sdk.
 package testenv

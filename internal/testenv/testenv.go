@@ -100,6 +100,10 @@ func Config(t testing.TB, dsn string, env map[string]string) *config.Config {
 		"AUDIT_HMAC_KEY":   string(TestAuditKey),
 		"MCP_RESOURCE_URL": "http://127.0.0.1/mcp",
 		"AUDIT_SPILL_DIR":  t.TempDir(),
+		// Waiting for a pooled connection is bounded by a timeout (1s in
+		// production); a loaded test machine must not turn that into a
+		// failure. Tests of the bound set their own.
+		"DB_ACQUIRE_TIMEOUT": "30s",
 	}
 	for k, v := range env {
 		vars[k] = v

@@ -104,40 +104,41 @@ func intSchema(description string, min, max, def int) *jsonschema.Schema {
 		Default: json.RawMessage(fmt.Sprint(def))}
 }
 
-// check decodes raw arguments into In and validates them against schema
-// and In's domain rules, returning an *InputError with fixed text. The
-// MCP layer runs it before the SDK's own schema validation, whose errors
-// quote the offending value (`pattern: "<value>" does not match ...`) and
-// would hand attacker text back to the model. The accepted and required
-// arguments are the schema's, so nothing repeats its property names. Unknown
-// keys are found on the raw object, because encoding/json would match
-// "ORDER_ID" to order_id case-insensitively.
-func check[In input](raw json.RawMessage, schema *jsonschema.Schema) error {
+// decodeInput decodes raw arguments into In and validates them against
+// schema and In's domain rules, returning an *InputError with fixed text.
+// The MCP layer runs it instead of the SDK's schema validation, whose
+// errors quote the offending value (`pattern: "<value>" does not match
+// ...`) and would hand attacker text back to the model. The accepted and
+// required arguments are the schema's, so nothing repeats its property
+// names. Unknown keys are found on the raw object, because encoding/json
+// would match "ORDER_ID" to order_id case-insensitively. It is at least as
+// strict as the schema: a fuzz test holds it to that.
+func decodeInput[In input](raw json.RawMessage, schema *jsonschema.Schema) (In, error) {
+	var in In
 	if len(raw) == 0 || string(raw) == "null" {
 		raw = json.RawMessage("{}")
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		return &InputError{Field: "arguments", Rule: "must be a JSON object."}
+		return in, &InputError{Field: "arguments", Rule: "must be a JSON object."}
 	}
 	for name, value := range fields {
 		if _, known := schema.Properties[name]; !known {
-			return &InputError{Field: "arguments", Rule: "unknown argument; accepted arguments are " + accepted(schema) + "."}
+			return in, &InputError{Field: "arguments", Rule: "unknown argument; accepted arguments are " + accepted(schema) + "."}
 		}
 		if string(value) == "null" { // the schema refuses null: so does this check
-			return &InputError{Field: name, Rule: "must not be null; omit it instead."}
+			return in, &InputError{Field: name, Rule: "must not be null; omit it instead."}
 		}
 	}
 	for _, name := range schema.Required {
 		if _, present := fields[name]; !present {
-			return &InputError{Field: name, Rule: "required."}
+			return in, &InputError{Field: name, Rule: "required."}
 		}
 	}
-	var in In
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return &InputError{Field: "arguments", Rule: "an argument has the wrong type; see the tool's input schema."}
+		return in, &InputError{Field: "arguments", Rule: "an argument has the wrong type; see the tool's input schema."}
 	}
-	return in.validate()
+	return in, in.validate()
 }
 
 // accepted lists a schema's properties, sorted, for the message.

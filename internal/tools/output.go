@@ -2,9 +2,12 @@ package tools
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/example/order-mcp/internal/privacy"
 	"github.com/example/order-mcp/internal/sanitize"
@@ -170,4 +173,43 @@ var statusText = map[string]string{
 	store.StatusDelivered:  "Delivered.",
 	store.StatusCancelled:  "Order cancelled.",
 	store.StatusReturned:   "Returned; refund issued.",
+}
+
+// outputSchema is the output schema of Out, as the SDK would infer it,
+// made portable: the inference writes a pointer or slice field as
+// {"type": ["null", "object"]}, which several clients (the MCP Inspector
+// among them) reject or warn about. A result never holds null (pointers are
+// omitempty, slices are made non-nil, a test checks every tool's results
+// against its schema), so the "null" is dropped: the schema gets stricter,
+// never looser.
+func outputSchema[Out any]() *jsonschema.Schema {
+	s, err := jsonschema.ForType(reflect.TypeFor[Out](), &jsonschema.ForOptions{})
+	if err != nil {
+		panic("tools: output schema of " + reflect.TypeFor[Out]().String() + ": " + err.Error())
+	}
+	dropNull(s)
+	return s
+}
+
+// dropNull rewrites every {"type": [X, "null"]} in s as {"type": X}.
+func dropNull(s *jsonschema.Schema) {
+	if s == nil {
+		return
+	}
+	if len(s.Types) == 2 && slices.Contains(s.Types, "null") {
+		for _, t := range s.Types {
+			if t != "null" {
+				s.Type, s.Types = t, nil
+				break
+			}
+		}
+	}
+	for _, p := range s.Properties {
+		dropNull(p)
+	}
+	dropNull(s.Items)
+	dropNull(s.AdditionalProperties)
+	for _, d := range s.Defs {
+		dropNull(d)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/example/order-mcp/internal/audit"
@@ -52,7 +53,7 @@ type Tool struct {
 	def         *mcp.Tool
 	scopes      []auth.Scope
 	looksUpByID bool
-	check       func(args json.RawMessage) error
+	decode      func(args json.RawMessage) (any, error)
 	register    func(s *mcp.Server, d Deps)
 }
 
@@ -70,11 +71,15 @@ func (t Tool) Scopes() []auth.Scope { return slices.Clone(t.scopes) }
 // guess: the MCP layer applies the enumeration throttle to it.
 func (t Tool) LooksUpByID() bool { return t.looksUpByID }
 
-// Check validates raw arguments before the handler runs: unknown and
-// missing arguments, explicit nulls, wrong types and domain rules. It
-// returns an *InputError whose message names the field and the rule
-// without echoing the value.
-func (t Tool) Check(args json.RawMessage) error { return t.check(args) }
+// Decode parses and validates raw arguments before the handler runs:
+// unknown and missing arguments, explicit nulls, wrong types and domain
+// rules. It returns an *InputError whose message names the field and the
+// rule without echoing the value. Pass what it returns to the handler with
+// WithInput: the arguments are then decoded once per call.
+func (t Tool) Decode(args json.RawMessage) (any, error) { return t.decode(args) }
+
+// Check is Decode without the result.
+func (t Tool) Check(args json.RawMessage) error { _, err := t.decode(args); return err }
 
 // Destructive reports whether the tool changes or deletes data. Following
 // the MCP annotations' defaults, a tool that is not declared read-only is
@@ -107,7 +112,15 @@ type input interface{ validate() error }
 // Define declares a tool in one call: its definition (with an explicit,
 // strict input schema), the scopes a caller needs, and the typed handler.
 // The argument check is derived from the schema: its properties are the
-// accepted arguments, its required list the required ones.
+// accepted arguments, its required list the required ones. The output
+// schema is derived from Out (see outputSchema).
+//
+// The tool is registered with the SDK's low-level AddTool: the MCP layer
+// has already decoded and checked the arguments (Decode) by the time the
+// handler runs, more strictly than the schema and with messages that never
+// quote a value, so the SDK's generic path would only decode and validate
+// them a second time. That the result always matches the output schema is
+// a property of Out, checked by the tests for every tool and order.
 func Define[In input, Out any](def *mcp.Tool, scopes []auth.Scope, h Handler[In, Out], opts ...Option) Tool {
 	schema, ok := def.InputSchema.(*jsonschema.Schema)
 	if !ok || schema.Type != "object" {
@@ -116,19 +129,46 @@ func Define[In input, Out any](def *mcp.Tool, scopes []auth.Scope, h Handler[In,
 	if len(scopes) == 0 {
 		panic("tools.Define: " + def.Name + " declares no scope")
 	}
+	d := *def
+	if d.OutputSchema == nil {
+		d.OutputSchema = outputSchema[Out]()
+	}
+	decode := func(args json.RawMessage) (In, error) { return decodeInput[In](args, schema) }
 	t := Tool{
-		def:    def,
+		def:    &d,
 		scopes: slices.Clone(scopes),
-		check:  func(args json.RawMessage) error { return check[In](args, schema) },
-		register: func(s *mcp.Server, d Deps) {
-			mcp.AddTool(s, def, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
-				c, err := newCall(ctx, req, d)
+		decode: func(args json.RawMessage) (any, error) { return decode(args) },
+		register: func(s *mcp.Server, deps Deps) {
+			s.AddTool(&d, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				in, ok := inputFrom[In](ctx, req)
+				if !ok { // not decoded by the MCP layer: decode now, never skip it
+					var err error
+					if in, err = decode(req.Params.Arguments); err != nil {
+						return errorResult(err), nil
+					}
+				}
+				c, err := newCall(ctx, req, deps)
 				if err != nil {
-					var zero Out
-					return nil, zero, err
+					return errorResult(err), nil
 				}
 				out, err := h(ctx, c, in)
-				return nil, out, err
+				if err != nil {
+					var wire *jsonrpc.Error
+					if errors.As(err, &wire) {
+						return nil, wire
+					}
+					return errorResult(err), nil
+				}
+				b, err := json.Marshal(out)
+				if err != nil {
+					return nil, err
+				}
+				// The structured result, and the same JSON as text for clients
+				// that read only content (as the MCP specification suggests).
+				return &mcp.CallToolResult{
+					StructuredContent: json.RawMessage(b),
+					Content:           []mcp.Content{&mcp.TextContent{Text: string(b)}},
+				}, nil
 			})
 		},
 	}
@@ -136,6 +176,39 @@ func Define[In input, Out any](def *mcp.Tool, scopes []auth.Scope, h Handler[In,
 		o(&t)
 	}
 	return t
+}
+
+// errorResult is a failed call as the SDK reports a handler's error: the
+// MCP layer maps it (GetError) to what the model may see.
+func errorResult(err error) *mcp.CallToolResult {
+	var r mcp.CallToolResult
+	r.SetError(err)
+	return &r
+}
+
+type inputKey struct{}
+
+type decodedInput struct {
+	params *mcp.CallToolParamsRaw
+	in     any
+}
+
+// WithInput hands the arguments Decode returned for req to the tool's
+// handler.
+func WithInput(ctx context.Context, req *mcp.CallToolRequest, in any) context.Context {
+	return context.WithValue(ctx, inputKey{}, decodedInput{params: req.Params, in: in})
+}
+
+// inputFrom returns the decoded arguments of this very request, if the MCP
+// layer decoded them.
+func inputFrom[In any](ctx context.Context, req *mcp.CallToolRequest) (In, bool) {
+	d, ok := ctx.Value(inputKey{}).(decodedInput)
+	if !ok || d.params != req.Params {
+		var zero In
+		return zero, false
+	}
+	in, ok := d.in.(In)
+	return in, ok
 }
 
 // Register adds every tool to s and returns them by name, for the layers

@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	b := &bench{opts: opts, out: stdout, selfPID: os.Getpid()}
-	b.baseEnv = passEnv(getenv, "PATH", "HOME", "TMPDIR", "GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GODEBUG")
+	b.baseEnv = passEnv(getenv, "PATH", "HOME", "TMPDIR", "GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GODEBUG", "ORDER_MCP_CPUPROFILE")
 	b.info.date = time.Now().UTC().Format("2006-01-02 15:04 UTC")
 	b.info.cores, b.info.goVersion = runtime.NumCPU(), runtime.Version()
 	b.info.cpu, b.info.kernel = cpuModel(), kernelRelease()
