@@ -53,17 +53,28 @@ func GenerateAPIKey() (NewKey, error) {
 	keyID := keyEncoding.EncodeToString(id[:])[:keyIDLen]
 	s := keyEncoding.EncodeToString(secret[:])
 	return NewKey{
-		Key:          KeyPrefix + "_" + keyID + "_" + s,
+		Key:          FormatAPIKey(keyID, s),
 		KeyID:        keyID,
 		SecretSHA256: HashSecret(s),
 	}, nil
 }
+
+// FormatAPIKey writes a key id and a secret as the key a caller presents.
+// ParseAPIKey is its inverse.
+func FormatAPIKey(keyID, secret string) string { return KeyPrefix + "_" + keyID + "_" + secret }
 
 // ErrMalformedKey means a string is not shaped like one of our API keys.
 var ErrMalformedKey = errors.New("malformed api key")
 
 // ParseAPIKey splits a presented key into its id and secret, checking only
 // the shape. It never looks anything up.
+//
+// The shape is exact, so that every accepted string is the one way of
+// writing its key: 32 bytes take 52 base32 characters, and the last of
+// them carries one bit of the secret and four bits that are zero in every
+// key GenerateAPIKey mints. A secret whose last character sets any of those
+// four bits is no key we could have issued, so it is refused here as
+// malformed, never looked up (FuzzAPIKeyParse found these).
 func ParseAPIKey(key string) (keyID, secret string, err error) {
 	rest, ok := strings.CutPrefix(key, KeyPrefix+"_")
 	if !ok {
@@ -71,10 +82,17 @@ func ParseAPIKey(key string) (keyID, secret string, err error) {
 	}
 	keyID, secret, ok = strings.Cut(rest, "_")
 	if !ok || len(keyID) != keyIDLen || len(secret) != keySecretLen ||
-		!isKeyAlphabet(keyID) || !isKeyAlphabet(secret) {
+		!isKeyAlphabet(keyID) || !isKeyAlphabet(secret) || !isCanonicalSecret(secret) {
 		return "", "", ErrMalformedKey
 	}
 	return keyID, secret, nil
+}
+
+// isCanonicalSecret reports whether secret (52 characters of the key
+// alphabet) is how keyEncoding writes the 32 bytes it decodes to.
+func isCanonicalSecret(secret string) bool {
+	raw, err := keyEncoding.DecodeString(secret)
+	return err == nil && len(raw) == 32 && keyEncoding.EncodeToString(raw) == secret
 }
 
 // LooksLikeAPIKeyID reports whether s has the shape of a key id. The

@@ -80,6 +80,9 @@ func TestParseAPIKeyRefusesMalformedKeys(t *testing.T) {
 		{"UppercasePrefixIsMalformed", "OSMCP_" + id + "_" + secret},
 		{"DigitsOutsideTheAlphabetAreMalformed", "osmcp_" + id + "_" + "0189" + secret[4:]},
 		{"PaddingIsMalformed", "osmcp_" + id + "_" + secret[:51] + "="},
+		// A minted secret ends in "a" or "q" (one data bit, four zero bits);
+		// the next letter sets a bit no 32-byte secret has.
+		{"SecretSpellingNoKeyHasIsMalformed", "osmcp_" + id + "_" + secret[:51] + string(secret[51]+1)},
 		{"ExtraUnderscoreInTheSecretIsMalformed", "osmcp_" + id + "_" + secret[:20] + "_" + secret[21:]},
 		{"ExtraUnderscoreAtTheEndIsMalformed", "osmcp_" + id + "_" + secret + "_"},
 		{"DoubleUnderscoreIsMalformed", "osmcp__" + id + "_" + secret[1:]},
