@@ -9,7 +9,7 @@ BIN     := bin/server
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 DEVENV  := cd devenv && $(GO) run .
 
-.PHONY: all build run test lint bench bench-smoke bench-micro fuzz interop conformance deploy-check compose-secrets pin-images clean
+.PHONY: all build run test lint bench bench-smoke bench-micro fuzz fuzz-smoke interop conformance deploy-check compose-secrets pin-images clean
 
 all: lint test
 
@@ -49,10 +49,28 @@ bench-smoke: build
 bench-micro:
 	$(DEVENV) exec -- $(GO) -C .. test -run '^$$' -bench . -benchmem -count=1 ./...
 
-## fuzz: fuzz the untrusted-text sanitizer for a while (FUZZTIME=5m)
+## fuzz: run every fuzz target for FUZZTIME each (default 60s; e.g. FUZZTIME=5m), one
+## after another; their seed corpora (testdata/fuzz) run with every go test anyway
 FUZZTIME ?= 60s
+# package:FuzzName pairs; go test fuzzes one target per invocation. Each
+# target's property is in its doc comment.
+FUZZ_TARGETS := \
+	./internal/tools:FuzzToolArgs \
+	./internal/httpserver:FuzzPrecheckAgreesWithSDK \
+	./internal/auth:FuzzAPIKeyParse \
+	./internal/auth:FuzzJWTHeader \
+	./internal/logging:FuzzRedactionProperty \
+	./internal/sanitize:FuzzUntrustedText
 fuzz:
-	$(GO) test ./internal/sanitize -run '^$$' -fuzz FuzzUntrustedText -fuzztime $(FUZZTIME)
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		pkg=$${target%%:*}; name=$${target##*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		($(DEVENV) exec -- $(GO) -C .. test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME)); \
+	done
+
+## fuzz-smoke: every fuzz target for 5s (CI)
+fuzz-smoke:
+	$(MAKE) fuzz FUZZTIME=5s
 
 ## interop: the real server driven by the official TypeScript SDKs v1 and v2,
 ## mcp-remote, the MCP Inspector and the official conformance suite (needs
