@@ -106,6 +106,68 @@ func TestSpilledRecordsAreReplayedOnce(t *testing.T) {
 	}
 }
 
+// TestAWithheldRecordAlreadyCommittedGetsACorrection: the commit of a
+// tool call's record reached Postgres but its acknowledgement did not, so
+// the writer spilled a copy marked "withheld" and the client got an
+// internal error. On replay the original is found in the trail: a
+// correction record (same correlation id, outcome withheld, naming the
+// original) is appended instead, once however often the file is replayed,
+// so the trail never says a withheld result was delivered.
+func TestAWithheldRecordAlreadyCommittedGetsACorrection(t *testing.T) {
+	scratch := dbtest.Scratch(t)
+	app := dbtest.App(t, scratch, store.Options{})
+	owner := dbtest.Owner(t, scratch)
+	dir := t.TempDir()
+	spill, err := audit.OpenSpill(dir, sealer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The commit that happened unseen.
+	committed := entry("lost-ack-1")
+	committed.RecordID = "lostack1lostack1lostack1ab"
+	if err := app.AppendAudit(context.Background(), sealer(t), []*store.AuditEntry{committed}); err != nil {
+		t.Fatal(err)
+	}
+	// The writer, not knowing, spilled the same record as withheld.
+	spilled := *committed
+	spilled.Seq, spilled.PrevHMAC, spilled.HMAC = 0, nil, nil
+	spilled.Outcome, spilled.Reason = "withheld", "result withheld: the audit trail could not take the record (intended outcome: ok)"
+	if err := spill.Write([]*store.AuditEntry{&spilled}); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := os.ReadDir(dir)
+	var copies [][]byte
+	for _, f := range files {
+		b, _ := os.ReadFile(filepath.Join(dir, f.Name()))
+		copies = append(copies, b)
+	}
+	for round := range 2 { // the second round replays the same file again
+		if round == 1 {
+			for i, f := range files {
+				if err := os.WriteFile(filepath.Join(dir, f.Name()), copies[i], 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, err := spill.Replay(context.Background(), app); err != nil {
+			t.Fatal(err)
+		}
+		rows := readTrail(t, owner)
+		if len(rows) != 2 {
+			t.Fatalf("round %d: %d rows, want the original and one correction", round, len(rows))
+		}
+		c := rows[1]
+		if rows[0].Outcome != "ok" || c.Kind != "correction" || c.Outcome != "withheld" ||
+			c.CorrelationID != "lost-ack-1" || !strings.Contains(c.Reason, committed.RecordID) || !c.Replayed {
+			t.Fatalf("round %d: trail %+v then %+v", round, rows[0], c)
+		}
+	}
+	rep, err := audit.Verify(context.Background(), owner, audit.NewKeyring(sealer(t)))
+	if err != nil || rep.FirstBad != 0 {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+}
+
 // TestEditedSpillFilesAreNotAppended: the spill directory is local disk,
 // which someone may edit while Postgres is away. A file whose seal does
 // not match the audit key is set aside and reported, never appended.

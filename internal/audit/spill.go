@@ -203,6 +203,9 @@ func (s *Spill) replayFile(ctx context.Context, db Appender, path string) (int, 
 	}
 	for _, r := range f.Records {
 		r.Replayed = true
+		if r.Kind == "tool_call" && r.Outcome == "withheld" {
+			r.Fallback = correction(r)
+		}
 	}
 	if err := db.AppendAudit(ctx, s.sealer, f.Records); err != nil {
 		// Put it back for the next replay.
@@ -214,11 +217,37 @@ func (s *Spill) replayFile(ctx context.Context, db Appender, path string) (int, 
 	}
 	n := 0
 	for _, r := range f.Records {
-		if r.Seq != 0 { // 0: already in the trail (a commit that happened unseen)
+		if r.Seq != 0 || r.Fallback != nil && r.Fallback.Seq != 0 { // else already in the trail
 			n++
 		}
 	}
 	return n, syncDir(s.dir)
+}
+
+// correction is what replaces a withheld call's spilled record when the
+// record turns out to be in the trail already: its commit happened, but
+// its acknowledgement was lost, so the server withheld the result it was
+// allowed to give. The trail cannot change the committed record (it says
+// the call's intended outcome); this record, with the same correlation id,
+// says the result never left. Its record id is derived from the original,
+// so replaying the same file twice still appends it once.
+func correction(r *store.AuditEntry) *store.AuditEntry {
+	return &store.AuditEntry{
+		RecordID:      r.RecordID + "/withheld",
+		RecordedAt:    time.Now(),
+		Kind:          "correction",
+		Principal:     r.Principal,
+		CredentialID:  r.CredentialID,
+		Transport:     r.Transport,
+		Action:        r.Action,
+		ObjectIDs:     r.ObjectIDs,
+		Decision:      r.Decision,
+		Outcome:       "withheld",
+		Reason:        "record " + r.RecordID + " was committed but the commit was never acknowledged: " + r.Reason,
+		CorrelationID: r.CorrelationID,
+		TraceID:       r.TraceID,
+		Replayed:      true,
+	}
 }
 
 func (s *Spill) reject(path, why string) error {

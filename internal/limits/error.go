@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"errors"
 	"math"
 	"time"
 
@@ -23,3 +24,9 @@ func (e *Error) Error() string { return refusal.RateLimited.Message(e.What, e.Re
 func (e *Error) RetryAfterSeconds() int {
 	return max(1, int(math.Ceil(e.RetryAfter.Seconds())))
 }
+
+// ErrUnavailable is what a limit store returns when it cannot count (Redis
+// unreachable) for a budget that fails closed. It is not the caller's
+// fault: the client is told the server is temporarily unavailable and when
+// to retry, never that it was rate limited.
+var ErrUnavailable = errors.New("limit store unavailable")

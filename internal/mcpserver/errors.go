@@ -58,7 +58,10 @@ func publicToolError(err error) (refusal.Kind, string) {
 const unavailableRetry = 2
 
 // publicRPCError maps an error that ends a request as a JSON-RPC error.
-func publicRPCError(ctx context.Context, log *slog.Logger, err error) error {
+// corr is the call's correlation id, the reference an internal error
+// names, so that it leads to the call's log line and audit record ("":
+// a request that is not a tool call gets a reference of its own).
+func publicRPCError(ctx context.Context, log *slog.Logger, corr string, err error) error {
 	var (
 		rpcErr   *jsonrpc.Error
 		limitErr *limits.Error
@@ -67,7 +70,8 @@ func publicRPCError(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.As(err, &limitErr):
 		data, _ := json.Marshal(map[string]int{"retry_after_seconds": limitErr.RetryAfterSeconds()})
 		return &jsonrpc.Error{Code: refusal.CodeRateLimited, Message: limitErr.Error(), Data: data}
-	case errors.Is(err, store.ErrBusy):
+	case errors.Is(err, store.ErrBusy), errors.Is(err, limits.ErrUnavailable):
+		log.LogAttrs(ctx, slog.LevelWarn, "dependency unavailable", slog.String("error", err.Error()))
 		data, _ := json.Marshal(map[string]int{"retry_after_seconds": unavailableRetry})
 		return refusal.Unavailable.Error(data)
 	case errors.As(err, &rpcErr):
@@ -78,7 +82,9 @@ func publicRPCError(ctx context.Context, log *slog.Logger, err error) error {
 			return sdkfix.FixedError(rpcErr.Code, nil)
 		}
 	}
-	corr := audit.NewCorrelationID()
+	if corr == "" {
+		corr = audit.NewCorrelationID()
+	}
 	log.LogAttrs(ctx, slog.LevelError, "request failed", slog.String("error_reference", corr), slog.String("error", err.Error()))
 	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: refusal.Internal.Message(corr)}
 }

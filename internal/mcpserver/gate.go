@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/example/order-mcp/internal/audit"
@@ -15,6 +16,7 @@ import (
 	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/logging"
 	"github.com/example/order-mcp/internal/refusal"
+	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/tools"
 )
 
@@ -115,7 +117,7 @@ func (g *gate) principal(ctx context.Context, req mcp.Request) (*auth.Principal,
 func (g *gate) toolList(ctx context.Context, next mcp.MethodHandler, req mcp.Request) (mcp.Result, error) {
 	p, _, err := g.principal(ctx, req)
 	if err != nil {
-		return nil, publicRPCError(ctx, g.logger, err)
+		return nil, publicRPCError(ctx, g.logger, "", err)
 	}
 	res, err := next(ctx, "tools/list", req)
 	if err != nil {
@@ -169,9 +171,8 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 	}()
 
 	if authErr != nil {
-		call.Decide(false, "unauthenticated")
-		outcome = refusal.Unauthenticated.Name()
-		return nil, publicRPCError(ctx, log, authErr)
+		outcome = refused(call, authErr, refusal.Unauthenticated, "unauthenticated")
+		return nil, publicRPCError(ctx, log, corr, authErr)
 	}
 	call.SetPrincipal(p.Subject, p.CredentialID)
 	log = log.With(slog.String("principal", p.Subject), slog.String("auth", p.Method))
@@ -180,9 +181,8 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 	// refused calls count too.
 	release, err := g.admitCall(ctx, req, p)
 	if err != nil {
-		call.Decide(false, "rate limited")
-		outcome = refusal.RateLimited.Name()
-		return nil, publicRPCError(ctx, log, err)
+		outcome = refused(call, err, refusal.RateLimited, "rate limited")
+		return nil, publicRPCError(ctx, log, corr, err)
 	}
 	defer release()
 
@@ -205,9 +205,8 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 		return nil, refusal.NoBinding.Error(nil)
 	}
 	if err := g.admitTool(ctx, p, tool); err != nil {
-		call.Decide(false, "rate limited")
-		outcome = refusal.RateLimited.Name()
-		return nil, publicRPCError(ctx, log, err)
+		outcome = refused(call, err, refusal.RateLimited, "rate limited")
+		return nil, publicRPCError(ctx, log, corr, err)
 	}
 
 	// Arguments, with fixed messages that never repeat a value, decoded
@@ -225,7 +224,7 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 	res, err = next(tools.WithInput(auth.WithPrincipal(ctx, p), req, in), "tools/call", req)
 	if err != nil {
 		outcome = "error"
-		return nil, publicRPCError(ctx, log, err)
+		return nil, publicRPCError(ctx, log, corr, err)
 	}
 	if r, ok := res.(*mcp.CallToolResult); ok && r.IsError {
 		return g.toolFailed(ctx, log, call, p, corr, r.GetError(), &outcome)
@@ -245,7 +244,7 @@ func (g *gate) toolFailed(ctx context.Context, log *slog.Logger, call *audit.Cal
 		return internalError(corr), nil
 	case kind.Code() != 0: // a refusal the protocol carries (an unavailable dependency)
 		*outcome = kind.Name()
-		return nil, publicRPCError(ctx, log, herr)
+		return nil, publicRPCError(ctx, log, corr, herr)
 	}
 	if kind.Denied() {
 		call.Decide(false, kind.Name())
@@ -256,11 +255,30 @@ func (g *gate) toolFailed(ctx context.Context, log *slog.Logger, call *audit.Cal
 			if isLimit(err) {
 				*outcome = refusal.RateLimited.Name()
 			}
-			return nil, publicRPCError(ctx, log, err)
+			return nil, publicRPCError(ctx, log, corr, err)
 		}
 	}
 	*outcome = kind.Name()
 	return toolError(msg), nil
+}
+
+// refused records a call refused before its handler ran and returns its
+// outcome: the refusal kind when err is one (a bad credential, a limit
+// reached), "unavailable" when a dependency could not decide (the
+// database busy, Redis down: the client is told to retry, and nobody is
+// charged with a refusal it did not earn), and "error" otherwise.
+func refused(call *audit.Call, err error, kind refusal.Kind, reason string) string {
+	var rpcErr *jsonrpc.Error
+	switch {
+	case isLimit(err), errors.As(err, &rpcErr) && rpcErr.Code == kind.Code():
+		call.Decide(false, reason)
+		return kind.Name()
+	case errors.Is(err, store.ErrBusy), errors.Is(err, limits.ErrUnavailable):
+		call.Decide(false, "dependency unavailable")
+		return refusal.Unavailable.Name()
+	}
+	call.Decide(false, "error")
+	return "error"
 }
 
 // admitCall charges the call to the caller's rate and concurrency budgets,

@@ -142,7 +142,7 @@ func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	r.l.LogAttrs(ctx, slog.LevelWarn, "redis client: "+fmt.Sprintf(format, v...))
 }
 
-var errRedisDown = errors.New("rate-limit store (Redis) unreachable")
+var errRedisDown = fmt.Errorf("rate-limit store (Redis) unreachable: %w", limits.ErrUnavailable)
 
 // sharedStore is a limiter.Store over Redis that, with fallback, counts in
 // memory while Redis is unreachable, and otherwise reports the failure.

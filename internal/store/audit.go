@@ -34,6 +34,10 @@ type AuditEntry struct {
 	SealKeyID     string // which key sealed it ("" for rows of the first version)
 	PrevHMAC      []byte
 	HMAC          []byte
+	// Fallback, when set, is appended instead of this record if this
+	// record is already in the trail (see migrations/00011). It is not a
+	// column.
+	Fallback *AuditEntry `json:"-"`
 }
 
 // Sealer computes an entry's chain link from its content and PrevHMAC,
@@ -105,9 +109,12 @@ func appendAudit(ctx context.Context, tx pgx.Tx, seal Sealer, entries []*AuditEn
 // the entries' record ids appended, and returns the batch of inserts that
 // extends the chain with the entries not yet recorded.
 func chainBatch(ctx context.Context, conn *pgx.Conn, batch *pgx.Batch, seal Sealer, entries []*AuditEntry) (*pgx.Batch, error) {
-	ids := make([]string, len(entries))
-	for i, e := range entries {
-		ids[i] = e.RecordID
+	ids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		ids = append(ids, e.RecordID)
+		if e.Fallback != nil {
+			ids = append(ids, e.Fallback.RecordID)
+		}
 	}
 	batch.Queue(lockAuditSQL, AuditChainLockKey)
 	var (
@@ -138,7 +145,10 @@ func chainBatch(ctx context.Context, conn *pgx.Conn, batch *pgx.Batch, seal Seal
 	for _, e := range entries {
 		if present[e.RecordID] {
 			e.Seq = 0
-			continue
+			if e.Fallback == nil || present[e.Fallback.RecordID] {
+				continue
+			}
+			e = e.Fallback
 		}
 		present[e.RecordID] = true // and never twice within one batch
 		seq++
