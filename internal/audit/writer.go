@@ -220,9 +220,10 @@ func (w *Writer) commit(entries []*store.AuditEntry) error {
 	}
 	// The caller of a tool call not committed withholds its result (the
 	// MCP layer's rule): the spilled record says so, with what the call
-	// would have returned.
+	// would have returned. A refusal (any other outcome) has nothing to
+	// withhold and is answered as it is.
 	for _, e := range entries {
-		if e.Kind == "tool_call" {
+		if e.Kind == "tool_call" && e.Outcome == "ok" {
 			e.Reason = strings.TrimSpace(e.Reason + " result withheld: the audit trail could not take the record (intended outcome: " + e.Outcome + ")")
 			e.Outcome = "withheld"
 		}

@@ -142,5 +142,7 @@ func (s *server) carryPrincipal(ctx context.Context, _ string, r *http.Request) 
 	if st.charged {
 		mcpserver.MarkCharged(ti.Extra)
 	}
+	st.call = &mcpserver.CallLine{}
+	mcpserver.CarryCallLine(ti.Extra, st.call)
 	return ti, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/limits"
+	"github.com/example/order-mcp/internal/mcpserver"
 	"github.com/example/order-mcp/internal/refusal"
 	"github.com/example/order-mcp/internal/sdkfix"
 )
@@ -34,6 +35,8 @@ type reqState struct {
 	args      json.RawMessage // its raw arguments, for the audit record of a refusal
 	charged   bool
 	refusal   string
+	// call collects the MCP layer's part of this request's log line.
+	call *mcpserver.CallLine
 }
 
 // subject is the authenticated caller's subject, or "".
@@ -80,7 +83,15 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		if st.refusal != "" {
 			attrs = append(attrs, slog.String("refused", st.refusal))
 		}
-		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
+		msg := "http request"
+		if st.call != nil {
+			if call := st.call.Close(); len(call) > 0 {
+				// A tool call: one line for the request and the call.
+				msg = "tool call"
+				attrs = append(append(attrs, slog.String("transport", "http")), call...)
+			}
+		}
+		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, msg, attrs...)
 	})
 }
 

@@ -62,22 +62,35 @@ var (
 // Secrets go first, whole, so that a digit run inside a key or a token is
 // never cut out of it by the number scanner, leaving the rest unmatched.
 func RedactString(s string) string {
-	if !strings.ContainsAny(s, "@＠﹫_.=:") && !containsFold(s, "bearer") {
-		return redactNumbers(s) // fast path: only numbers can match
+	// Each pattern runs only when the literal it cannot match without is
+	// there (checked on the text as it is at that point): the same result
+	// as running them all, without the cost on the common line that holds
+	// none of them.
+	if strings.Contains(s, "osmcp_") {
+		s = apiKeyRE.ReplaceAllString(s, "osmcp_${1}_"+Redacted)
+		s = anyKeyRE.ReplaceAllStringFunc(s, func(m string) string {
+			if apiKeyMasked(m) {
+				return m
+			}
+			return "osmcp_" + Redacted // a partial or malformed key is still a secret
+		})
 	}
-	s = apiKeyRE.ReplaceAllString(s, "osmcp_${1}_"+Redacted)
-	s = anyKeyRE.ReplaceAllStringFunc(s, func(m string) string {
-		if apiKeyMasked(m) {
-			return m
-		}
-		return "osmcp_" + Redacted // a partial or malformed key is still a secret
-	})
-	s = jwtRE.ReplaceAllString(s, "[REDACTED_JWT]")
-	s = jwtPartRE.ReplaceAllString(s, "[REDACTED_JWT]")
-	s = bearerRE.ReplaceAllString(s, "${1}"+Redacted)
-	s = urlPassRE.ReplaceAllString(s, "${1}"+Redacted+"@")
-	s = passwordRE.ReplaceAllString(s, "${1}"+Redacted)
-	s = emailRE.ReplaceAllString(s, "[REDACTED_EMAIL]")
+	if strings.Contains(s, "eyJ") {
+		s = jwtRE.ReplaceAllString(s, "[REDACTED_JWT]")
+		s = jwtPartRE.ReplaceAllString(s, "[REDACTED_JWT]")
+	}
+	if containsFold(s, "bearer") {
+		s = bearerRE.ReplaceAllString(s, "${1}"+Redacted)
+	}
+	if strings.Contains(s, "://") && strings.Contains(s, "@") {
+		s = urlPassRE.ReplaceAllString(s, "${1}"+Redacted+"@")
+	}
+	if strings.Contains(s, "=") { // not a fold of "password": (?i) also matches "paſſword"
+		s = passwordRE.ReplaceAllString(s, "${1}"+Redacted)
+	}
+	if strings.ContainsAny(s, "@＠﹫") {
+		s = emailRE.ReplaceAllString(s, "[REDACTED_EMAIL]")
+	}
 	return redactNumbers(s) // card and phone numbers: numbers.go
 }
 

@@ -61,7 +61,7 @@ const unavailableRetry = 2
 // corr is the call's correlation id, the reference an internal error
 // names, so that it leads to the call's log line and audit record ("":
 // a request that is not a tool call gets a reference of its own).
-func publicRPCError(ctx context.Context, log *slog.Logger, corr string, err error) error {
+func publicRPCError(ctx context.Context, log logger, corr string, err error) error {
 	var (
 		rpcErr   *jsonrpc.Error
 		limitErr *limits.Error

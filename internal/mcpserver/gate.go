@@ -153,10 +153,11 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 	call := g.audit.NewCall(name, transport, corr)
 	call.SetArguments(args)
 	ctx = audit.WithCall(ctx, call)
-	log := g.logger.With(slog.String("correlation_id", corr), slog.String("tool", name), slog.String("transport", transport))
+	log := &callLogger{base: g.logger, line: callLineOf(req),
+		attrs: []slog.Attr{slog.String("correlation_id", corr), slog.String("tool", name), slog.String("transport", transport)}}
 	if trace := traceID(req); trace != "" {
 		call.SetTraceID(trace)
-		log = log.With(slog.String("trace_id", trace))
+		log.add(slog.String("trace_id", trace))
 	}
 	outcome := "error"
 
@@ -175,7 +176,7 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 		return nil, publicRPCError(ctx, log, corr, authErr)
 	}
 	call.SetPrincipal(p.Subject, p.CredentialID)
-	log = log.With(slog.String("principal", p.Subject), slog.String("auth", p.Method))
+	log.add(slog.String("principal", p.Subject), slog.String("auth", p.Method))
 
 	// The caller's budgets, before anything else is done for it, so that
 	// refused calls count too.
@@ -236,7 +237,7 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 // toolFailed maps the error a handler returned to what the model sees
 // (see errors.go), records the outcome, and counts a miss towards the
 // enumeration throttle.
-func (g *gate) toolFailed(ctx context.Context, log *slog.Logger, call *audit.Call, p *auth.Principal, corr string, herr error, outcome *string) (mcp.Result, error) {
+func (g *gate) toolFailed(ctx context.Context, log logger, call *audit.Call, p *auth.Principal, corr string, herr error, outcome *string) (mcp.Result, error) {
 	kind, msg := publicToolError(herr)
 	switch {
 	case kind == 0:
@@ -305,7 +306,7 @@ func (g *gate) admitTool(ctx context.Context, p *auth.Principal, tool tools.Tool
 }
 
 // countInvalid counts a malformed call towards the caller's lockout.
-func (g *gate) countInvalid(ctx context.Context, log *slog.Logger, p *auth.Principal) {
+func (g *gate) countInvalid(ctx context.Context, log logger, p *auth.Principal) {
 	if err := g.limits.Invalid(ctx, p); err != nil && !isLimit(err) {
 		log.LogAttrs(ctx, slog.LevelError, "could not count invalid input", slog.String("error", err.Error()))
 	}
@@ -314,17 +315,31 @@ func (g *gate) countInvalid(ctx context.Context, log *slog.Logger, p *auth.Princ
 // finish writes the call's audit record, waits for it to commit, and logs
 // the call. If the record cannot be committed the result is withheld: the
 // caller gets an internal error instead (fail closed).
-func (g *gate) finish(ctx context.Context, log *slog.Logger, call *audit.Call, outcome, args string, res *mcp.Result, err *error) {
+func (g *gate) finish(ctx context.Context, log *callLogger, call *audit.Call, outcome, args string, res *mcp.Result, err *error) {
 	start := time.Now()
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if aerr := call.Finish(actx, outcome); aerr != nil {
-		log.LogAttrs(ctx, slog.LevelError, "audit record not committed; result withheld", slog.String("error", aerr.Error()))
-		*res, *err = internalError(call.CorrelationID()), nil
-		outcome = "audit_failed"
+		if released(*res, *err) {
+			log.LogAttrs(ctx, slog.LevelError, "audit record not committed; result withheld", slog.String("error", aerr.Error()))
+			*res, *err = internalError(call.CorrelationID()), nil
+			outcome = "audit_failed"
+		} else {
+			// A refusal carries nothing to withhold: the caller gets it as
+			// it is (a 503 stays a 503, and says when to retry).
+			log.LogAttrs(ctx, slog.LevelError, "audit record of a refused call not committed", slog.String("error", aerr.Error()))
+		}
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "tool call", slog.String("outcome", outcome),
+	log.done(ctx, slog.String("outcome", outcome),
 		slog.String("arguments", args), slog.Float64("audit_wait_ms", float64(time.Since(start).Microseconds())/1000))
+}
+
+// released reports whether a call's answer carries a tool's result: a
+// result that is not an error. Only such an answer waits for its audit
+// record and is withheld when the record cannot be committed.
+func released(res mcp.Result, err error) bool {
+	r, ok := res.(*mcp.CallToolResult)
+	return err == nil && ok && r != nil && !r.IsError
 }
 
 // toolError is a tool result reporting a failure the model can act on.
