@@ -161,9 +161,10 @@ SELECT bool_and(to_regclass('public.' || t) IS NOT NULL)
    -- triggers notify them (00010_change_notifications.sql).
    AND (SELECT count(*) FROM pg_catalog.pg_trigger
          WHERE tgname IN ('api_keys_notify', 'auth_lockouts_notify') AND tgenabled <> 'D') = 2
-   AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
-                WHERE conname = 'audit_log_kind_check'
-                  AND pg_catalog.pg_get_constraintdef(oid) LIKE '%correction%')
+   -- The trail takes correction records (00011_audit_corrections.sql).
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                    WHERE conrelid = to_regclass('public.audit_log') AND conname = 'audit_log_kind_check'
+                      AND pg_catalog.pg_get_constraintdef(oid) NOT LIKE '%correction%')
   FROM unnest($1::text[]) AS t`
 	var ok bool
 	if err := s.pool.QueryRow(ctx, q, Tables()).Scan(&ok); err != nil {
