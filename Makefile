@@ -92,6 +92,13 @@ deploy-check:
 pin-images:
 	cd deploy && $(GO) run ./cmd/pin-images -root ..
 
+## docs: regenerate what is generated from code: docs/CONFIGURATION.md (config.Vars),
+## the README's tool table (tools.All) and docs/ERRORS.md's catalogue (internal/refusal);
+## tests fail when any of them drifts
+.PHONY: docs
+docs:
+	$(GO) run ./cmd/gendocs -root .
+
 clean:
 	rm -rf bin
 

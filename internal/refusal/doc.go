@@ -10,5 +10,8 @@
 // verbatim and its own errors quote what the client sent, so this table is
 // a security control, not a nicety.
 //
+// docs/ERRORS.md shows the table as clients meet it; `make docs` generates
+// it from the table itself (reference.go), and a test fails when it drifts.
+//
 // Imports: the go-sdk (jsonrpc, mcp), for its codes only.
 package refusal

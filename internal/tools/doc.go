@@ -1,5 +1,7 @@
-// Package tools is the whole surface the model can reach: three narrowly
-// scoped tools, listed in one place (All, Register).
+// Package tools is the whole surface the model can reach: narrowly scoped
+// tools, listed in one place (All, Register). The README's table of tools
+// is generated from All (reference.go, `make docs`), so it names every
+// tool and nothing else; docs/ADDING-A-TOOL.md walks through adding one.
 //
 // Checklist: "Capability access: only expose what's strictly necessary".
 // There is no query tool, no shell, no "admin" tool: each tool does one
