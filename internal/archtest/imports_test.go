@@ -103,9 +103,7 @@ func declared(t *testing.T, dir string) (allowed, never []string, sentence strin
 		t.Fatal(`doc.go has no "Imports:" paragraph`)
 	}
 	first, rest, _ := strings.Cut(after, ". ")
-	for _, m := range internalRE.FindAllString(first, -1) {
-		allowed = append(allowed, m)
-	}
+	allowed = append(allowed, internalRE.FindAllString(first, -1)...)
 	for _, s := range strings.Split(rest, ". ") {
 		if strings.HasPrefix(strings.TrimSpace(s), "Never") {
 			never = append(never, internalRE.FindAllString(s, -1)...)

@@ -1,8 +1,6 @@
 package auth_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"os"
 	"strings"
@@ -18,16 +16,6 @@ import (
 var dsn string
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m, &dsn)) }
-
-// randHex returns n random bytes in hex.
-func randHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
 
 // testLogger returns a logger built like the server's (redaction included)
 // and the buffer it writes to.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/testenv"
 )
 
@@ -13,23 +14,23 @@ import (
 // there, a probe puts anything; the access log records "unmatched" and the
 // method only if it is a real one.
 func TestUnknownRoutesAreNotLoggedByPath(t *testing.T) {
-	env := testenv.New(t, dsn, testenv.Options{})
-	key, _ := env.Key(t, "", "orders:read", "orders:read:any")
-	base := hardServe(t, env.Handler())
-	c := hardClient(t, "127.0.0.1")
+	t.Parallel()
+	srv := start(t, testenv.Options{})
+	key, _ := srv.Key(t, "", auth.ScopeRead, auth.ScopeReadAny)
+	c := clientFrom(t, addresses()(1))
 	for _, path := range []string{
 		"/" + key,
 		"/mcp/" + key,
 		"/orders/maya.lindqvist@example.com",
 		"/call/+46701234567",
 	} {
-		r := hardDo(t, c, base, hardReq{method: http.MethodGet, path: path})
+		r := do(t, c, srv.base, request{method: http.MethodGet, path: path})
 		if r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed {
 			t.Fatalf("GET %s: status %d", path, r.status)
 		}
 	}
-	hardDo(t, c, base, hardReq{method: "CANCELALLORDERS", path: "/healthz"})
-	logs := env.Logs.String()
+	do(t, c, srv.base, request{method: "CANCELALLORDERS", path: "/healthz"})
+	logs := srv.Logs.String()
 	for _, leak := range []string{key[len(key)-20:], "maya.lindqvist", "example.com", "46701234567", "CANCELALLORDERS", "/orders/", "/call/"} {
 		if strings.Contains(logs, leak) {
 			t.Errorf("the access log holds %q:\n%s", leak, logs)

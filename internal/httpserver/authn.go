@@ -54,10 +54,19 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		}
 		bucket := limits.AddressBucket(st.ip)
 		keyID, isKey := auth.PresentedKeyID(credential)
-		if !auth.LooksLikeJWT(credential) {
-			if err := s.Lockout.Check(r.Context(), bucket); err != nil && !(isKey && s.recent.Has(keyID)) {
-				s.refuseLimit(w, r, "locked_out", err)
-				return
+		// A token is judged by its signature, which costs no database work,
+		// so a locked address's token is still checked (its clients are
+		// not locked out by a flood they share an address with); only when
+		// OAuth is configured is a dotted credential a token at all.
+		jwt := s.oauth() && auth.LooksLikeJWT(credential)
+		var locked error
+		if !jwt {
+			if err := s.Lockout.Check(r.Context(), bucket); err != nil {
+				if !(isKey && s.recent.Has(keyID)) {
+					s.refuseLimit(w, r, "locked_out", err)
+					return
+				}
+				locked = err
 			}
 		}
 		p, err := s.Authenticator.Authenticate(r.Context(), credential)
@@ -67,6 +76,16 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.Logger.LogAttrs(r.Context(), slog.LevelWarn, "credential refused",
 				slog.String("reason", authErr.Reason), slog.String("key_id", authErr.KeyID),
 				slog.String("client_ip", st.ip.String()))
+			if jwt {
+				locked = s.Lockout.Check(r.Context(), bucket)
+			}
+			if locked != nil {
+				// Already locked: answered with that lock and not counted
+				// again, so a failure naming a key id this server served
+				// lately looks exactly like one naming a made-up id.
+				s.refuseLimit(w, r, "locked_out", locked)
+				return
+			}
 			if lerr := s.Lockout.Fail(r.Context(), bucket); lerr != nil {
 				s.refuseLimit(w, r, "locked_out", lerr) // locked now, or already was
 				return

@@ -11,7 +11,7 @@
 // RFC 6750 call for (401 with a WWW-Authenticate challenge, 403
 // insufficient_scope, 429 with Retry-After), a fixed message, and one
 // aggregated audit record per source, reason and minute. The SDK's own
-// error answers are rewritten to fixed texts (safeerrors.go).
+// error answers are rewritten to fixed texts (internal/sdkfix).
 //
 // Imports: internal/audit, internal/auth, internal/limits, internal/logging,
 // internal/mcpserver, internal/refusal, internal/sdkfix, internal/tools (for

@@ -72,6 +72,7 @@ const (
 
 	// The SDK's transport-level answers (HTTP statuses it writes itself).
 	BadTransportRequest
+	TransportForbidden
 	UnknownSession
 	HTTPMethodNotAllowed
 	NotAcceptable
@@ -141,6 +142,7 @@ var table = [...]entry{
 
 	BadTransportRequest: {"transport_400", jsonrpc.CodeInvalidRequest, http.StatusBadRequest,
 		"Bad request: send one JSON-RPC request with Content-Type application/json and Accept application/json, text/event-stream.", true},
+	TransportForbidden:   {"transport_403", jsonrpc.CodeInvalidRequest, http.StatusForbidden, "Forbidden.", true},
 	UnknownSession:       {"transport_404", jsonrpc.CodeInvalidRequest, http.StatusNotFound, "Not found: unknown or expired session.", true},
 	HTTPMethodNotAllowed: {"transport_405", jsonrpc.CodeInvalidRequest, http.StatusMethodNotAllowed, "Method not allowed.", true},
 	NotAcceptable: {"transport_406", jsonrpc.CodeInvalidRequest, http.StatusNotAcceptable,
@@ -205,7 +207,7 @@ func ByHTTPStatus(status int) Kind {
 	case http.StatusBadRequest:
 		return BadTransportRequest
 	case http.StatusForbidden:
-		return ForeignHost // the SDK's own DNS-rebinding check
+		return TransportForbidden // a session of another principal (the Host check runs before the SDK's)
 	case http.StatusNotFound:
 		return UnknownSession
 	case http.StatusMethodNotAllowed:
