@@ -19,8 +19,9 @@ import (
 func metricsClient() *http.Client { return &http.Client{Timeout: 2 * time.Second} }
 
 // scrapeMetrics reads a Prometheus text exposition and returns each
-// metric's value summed over its label sets. Only what the runner needs is
-// parsed: "name{labels} value [timestamp]" lines; comments are skipped.
+// metric's value summed over its label sets, and each labelled series
+// under "name{labels}" as well. Only what the runner needs is parsed:
+// "name{labels} value [timestamp]" lines; comments are skipped.
 func scrapeMetrics(ctx context.Context, client *http.Client, url string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -46,12 +47,13 @@ func scrapeMetrics(ctx context.Context, client *http.Client, url string) (map[st
 		if i := strings.IndexAny(line, "{ "); i >= 0 {
 			name, rest = line[:i], line[i:]
 		}
+		series := ""
 		if strings.HasPrefix(rest, "{") {
 			j := strings.LastIndexByte(rest, '}')
 			if j < 0 {
 				continue
 			}
-			rest = rest[j+1:]
+			series, rest = name+rest[:j+1], rest[j+1:]
 		}
 		f := strings.Fields(rest)
 		if len(f) == 0 {
@@ -62,6 +64,9 @@ func scrapeMetrics(ctx context.Context, client *http.Client, url string) (map[st
 			continue
 		}
 		out[name] += v
+		if series != "" {
+			out[series] = v
+		}
 	}
 	return out, sc.Err()
 }
@@ -87,14 +92,25 @@ func bareAllocs(ctx context.Context, client *http.Client, url string) (uint64, e
 }
 
 // auditFallbackMetrics picks the metrics that count audit records taking a
-// fallback path (named like *audit*fallback* or *audit*spill*).
+// fallback path: named like *audit*fallback* or *audit*spill*, or the
+// "spilled" and "lost" results of an audit counter by result
+// (order_mcp_audit_records_total{result="spilled"}).
 func auditFallbackMetrics(m map[string]float64) map[string]float64 {
+	fallback := func(s string) bool {
+		return strings.Contains(s, "fallback") || strings.Contains(s, "spill") || strings.Contains(s, `"lost"`)
+	}
 	out := map[string]float64{}
-	for name, v := range m {
-		n := strings.ToLower(name)
-		if strings.Contains(n, "audit") && (strings.Contains(n, "fallback") || strings.Contains(n, "spill")) &&
-			!strings.HasSuffix(n, "_created") {
-			out[name] = v
+	for key, v := range m {
+		k := strings.ToLower(key)
+		name, labels, labelled := strings.Cut(k, "{")
+		if !strings.Contains(name, "audit") || strings.HasSuffix(name, "_created") {
+			continue
+		}
+		switch {
+		case !labelled && fallback(name): // the series summed
+			out[key] = v
+		case labelled && !fallback(name) && fallback(labels): // one result of a counter by result
+			out[key] = v
 		}
 	}
 	return out
