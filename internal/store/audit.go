@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -63,11 +64,70 @@ SELECT seq, hmac FROM audit_log ORDER BY seq DESC LIMIT 1`
 const auditRecordedSQL = `-- name: audit_records_present
 SELECT record_id FROM audit_log WHERE record_id = ANY($1)`
 
+// insertAuditSQL appends a whole batch in one statement: each parameter is
+// one column, as an array with an element per record (object ids, a list
+// per record, travel as a JSON array each).
 const insertAuditSQL = `-- name: insert_audit
 INSERT INTO audit_log (seq, record_id, recorded_at, kind, principal, credential_id, transport, action,
                        object_ids, decision, outcome, reason, source, count, latency_us,
                        correlation_id, trace_id, arguments, replayed, seal_key_id, prev_hmac, hmac)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`
+SELECT u.seq, u.record_id, u.recorded_at, u.kind, u.principal, u.credential_id, u.transport, u.action,
+       ARRAY(SELECT x FROM jsonb_array_elements_text(u.object_ids) WITH ORDINALITY AS t(x, n) ORDER BY n),
+       u.decision, u.outcome, u.reason, u.source, u.count, u.latency_us,
+       u.correlation_id, u.trace_id, u.arguments, u.replayed, u.seal_key_id, u.prev_hmac, u.hmac
+  FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+              $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::text[], $14::integer[],
+              $15::bigint[], $16::text[], $17::text[], $18::text[], $19::boolean[], $20::text[], $21::bytea[],
+              $22::bytea[])
+       AS u(seq, record_id, recorded_at, kind, principal, credential_id, transport, action, object_ids,
+            decision, outcome, reason, source, count, latency_us, correlation_id, trace_id, arguments,
+            replayed, seal_key_id, prev_hmac, hmac)`
+
+// auditColumns holds a batch column by column, for insertAuditSQL.
+type auditColumns struct {
+	seq                                                        []int64
+	recordID, kind, principal, credentialID, transport, action []string
+	objectIDs                                                  [][]byte
+	decision, outcome, reason, source                          []string
+	count                                                      []int32
+	latency                                                    []int64
+	correlationID, traceID, arguments, sealKeyID               []string
+	recordedAt                                                 []time.Time
+	replayed                                                   []bool
+	prevHMAC, hmac                                             [][]byte
+}
+
+func (c *auditColumns) add(e *AuditEntry) {
+	ids, _ := json.Marshal(e.ObjectIDs)
+	c.seq = append(c.seq, e.Seq)
+	c.recordID = append(c.recordID, e.RecordID)
+	c.recordedAt = append(c.recordedAt, e.RecordedAt)
+	c.kind = append(c.kind, e.Kind)
+	c.principal = append(c.principal, e.Principal)
+	c.credentialID = append(c.credentialID, e.CredentialID)
+	c.transport = append(c.transport, e.Transport)
+	c.action = append(c.action, e.Action)
+	c.objectIDs = append(c.objectIDs, ids)
+	c.decision = append(c.decision, e.Decision)
+	c.outcome = append(c.outcome, e.Outcome)
+	c.reason = append(c.reason, e.Reason)
+	c.source = append(c.source, e.Source)
+	c.count = append(c.count, int32(e.Count))
+	c.latency = append(c.latency, e.LatencyMicros)
+	c.correlationID = append(c.correlationID, e.CorrelationID)
+	c.traceID = append(c.traceID, e.TraceID)
+	c.arguments = append(c.arguments, e.Arguments)
+	c.replayed = append(c.replayed, e.Replayed)
+	c.sealKeyID = append(c.sealKeyID, e.SealKeyID)
+	c.prevHMAC = append(c.prevHMAC, e.PrevHMAC)
+	c.hmac = append(c.hmac, e.HMAC)
+}
+
+func (c *auditColumns) args() []any {
+	return []any{c.seq, c.recordID, c.recordedAt, c.kind, c.principal, c.credentialID, c.transport, c.action,
+		c.objectIDs, c.decision, c.outcome, c.reason, c.source, c.count, c.latency, c.correlationID, c.traceID,
+		c.arguments, c.replayed, c.sealKeyID, c.prevHMAC, c.hmac}
+}
 
 // GenesisHMAC returns the PrevHMAC of the first entry: 32 zero bytes (a
 // fresh slice each time, so no caller can change it for the others).
@@ -75,7 +135,7 @@ func GenesisHMAC() []byte { return make([]byte, 32) }
 
 // AppendAudit appends entries to the audit trail in one transaction, in
 // two round trips: the chain lock, its head and the records already there
-// go in one pipelined batch, the inserts and the commit in another. One
+// go in one pipelined batch, the batch's one insert and the commit in another. One
 // commit (one fsync) for the whole batch. Entries whose RecordID is
 // already in the trail (a batch whose commit was sent but never
 // acknowledged, retried) are skipped, not inserted twice; Seq is 0 for
@@ -142,6 +202,7 @@ func chainBatch(ctx context.Context, conn *pgx.Conn, batch *pgx.Batch, seal Seal
 		return nil, err
 	}
 	tail := &pgx.Batch{}
+	var cols auditColumns
 	for _, e := range entries {
 		if present[e.RecordID] {
 			e.Seq = 0
@@ -165,9 +226,10 @@ func chainBatch(ctx context.Context, conn *pgx.Conn, batch *pgx.Batch, seal Seal
 		e.PrevHMAC = prev
 		e.HMAC = seal.Seal(e)
 		prev = e.HMAC
-		tail.Queue(insertAuditSQL, e.Seq, e.RecordID, e.RecordedAt, e.Kind, e.Principal, e.CredentialID, e.Transport,
-			e.Action, e.ObjectIDs, e.Decision, e.Outcome, e.Reason, e.Source, e.Count, e.LatencyMicros,
-			e.CorrelationID, e.TraceID, e.Arguments, e.Replayed, e.SealKeyID, e.PrevHMAC, e.HMAC)
+		cols.add(e)
+	}
+	if len(cols.seq) > 0 {
+		tail.Queue(insertAuditSQL, cols.args()...)
 	}
 	return tail, nil
 }
