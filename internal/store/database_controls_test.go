@@ -141,6 +141,8 @@ func TestAppRoleCannotReachWhatNoToolNeeds(t *testing.T) {
 		"RewriteAuditTrail":      "UPDATE audit_log SET outcome = 'ok'",
 		"DeleteAuditTrail":       "DELETE FROM audit_log",
 		"ReadAuditTrailContents": "SELECT principal FROM audit_log",
+		"TurnADeclineIntoAccept": "UPDATE confirmation_nonces SET answer = 'accept'",
+		"ReadConfirmationAnswer": "SELECT answer FROM confirmation_nonces",
 		"CreateTable":            "CREATE TABLE evil (x int)",
 		"DisableRLS":             "ALTER TABLE orders DISABLE ROW LEVEL SECURITY",
 	}

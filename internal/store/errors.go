@@ -59,7 +59,7 @@ func translate(op string, err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotCancellable),
 		errors.Is(err, ErrCancelQuota), errors.Is(err, ErrNoAccess), errors.Is(err, ErrBusy),
-		errors.Is(err, ErrNoAuditRecord):
+		errors.Is(err, ErrNoAuditRecord), errors.Is(err, ErrAnswered):
 		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return ErrNotFound
