@@ -17,6 +17,7 @@ import (
 	"github.com/example/order-mcp/internal/dbtest"
 	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/limits"
+	"github.com/example/order-mcp/internal/refusal"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
 )
@@ -322,4 +323,20 @@ func restoreOrders(t *testing.T, env *testenv.Env, ids ...string) {
 			}
 		}
 	})
+}
+
+// forbiddenCode checks err is the JSON-RPC error CodeForbidden, as the
+// README documents it, in the form a go-sdk client receives it.
+func forbiddenCode(t *testing.T, err error) {
+	t.Helper()
+	if errors.Is(err, mcp.ErrConnectionClosed) {
+		t.Errorf("a go-sdk client reads the refusal as %q: refusal.CodeForbidden (%d) is the code the go-sdk's "+
+			"jsonrpc2 reserves for ErrClientClosing, so the client reports the connection as closed and the "+
+			"JSON-RPC error (and its code) is lost", mcp.ErrConnectionClosed, refusal.CodeForbidden)
+		return
+	}
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) || we.Code != refusal.CodeForbidden {
+		t.Errorf("error %T %v, want JSON-RPC error %d", err, err, refusal.CodeForbidden)
+	}
 }
