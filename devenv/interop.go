@@ -325,8 +325,11 @@ func installedVersions(dir string) []string {
 // (PATH, and a HOME inside the results), so that a variable set in the
 // developer's shell cannot change what is tested.
 func (e *interop) prepareServer(ctx context.Context, dsn string) error {
-	auditKey := make([]byte, 48)
+	auditKey, confirmationSecret := make([]byte, 48), make([]byte, 48)
 	if _, err := rand.Read(auditKey); err != nil {
+		return err
+	}
+	if _, err := rand.Read(confirmationSecret); err != nil {
 		return err
 	}
 	e.serverEnv = []string{
@@ -335,6 +338,7 @@ func (e *interop) prepareServer(ctx context.Context, dsn string) error {
 		"MCP_ENV=production",
 		"DATABASE_URL=" + dsn,
 		"AUDIT_HMAC_KEY=" + base64.StdEncoding.EncodeToString(auditKey),
+		"CONFIRMATION_SECRET=" + base64.StdEncoding.EncodeToString(confirmationSecret),
 	}
 	if _, err := e.server(ctx, "migrate"); err != nil {
 		return err

@@ -43,6 +43,13 @@ var auditKey = func() string {
 	return base64.StdEncoding.EncodeToString(b)
 }()
 
+// confirmationSecret seals the state of confirmations in production runs.
+var confirmationSecret = func() string {
+	b := make([]byte, 48)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}()
+
 // prodEnv is the environment of a production run against the test database.
 func prodEnv(extra ...string) []string {
 	env := []string{
@@ -51,6 +58,7 @@ func prodEnv(extra ...string) []string {
 		"MCP_ENV=production",
 		"DATABASE_URL=" + dsn,
 		"AUDIT_HMAC_KEY=" + auditKey,
+		"CONFIRMATION_SECRET=" + confirmationSecret,
 		"LOG_LEVEL=debug",
 	}
 	return append(env, extra...)

@@ -83,18 +83,40 @@ type Config struct {
 	// AuditSpillDir keeps records Postgres cannot take until it can.
 	AuditSpillDir string
 
+	// Human confirmation of destructive calls (docs/CONFIRMATION.md).
+	// CancelConfirmation is one of the Confirm* values.
+	CancelConfirmation string
+	// ConfirmationSecret seals a confirmation's state between question and
+	// answer; empty: a development key, or (stdio) a key per process.
+	ConfirmationSecret []byte
+
 	// SDKDebug is MCPGODEBUG, the go-sdk's compatibility switches, which it
 	// reads from the environment itself. Reported in the posture line,
 	// since some (allowsessionsinstateless=1) change what HTTP accepts.
 	SDKDebug string
 }
 
+// The values of CANCEL_CONFIRMATION.
+const (
+	// ConfirmRequired: a destructive tool runs only after the user
+	// confirmed it through the client; a client that cannot be asked is
+	// refused. The default.
+	ConfirmRequired = "required"
+	// ConfirmIfSupported: confirm when the client can be asked, otherwise
+	// run under the budgets and quotas alone. The development default.
+	ConfirmIfSupported = "if-supported"
+	// ConfirmOff: never ask.
+	ConfirmOff = "off"
+)
+
 // Development reports whether MCP_ENV is development. Development relaxes
 // exactly these, all documented in .env.example and under MCP_ENV in Vars
 // (docs/CONFIGURATION.md): the .env file is read; example and weak
 // secrets, and remote databases without a password or certificate
 // verification, are accepted; AUDIT_HMAC_KEY may be missing (a public key
-// is used, and the log says the chain then proves nothing); an
+// is used, and the log says the chain then proves nothing);
+// CANCEL_CONFIRMATION defaults to if-supported and CONFIRMATION_SECRET may
+// be missing (a public key, with a warning); an
 // AUDIT_SPILL_DIR that cannot be written is only warned about (the
 // assembly in internal/app decides that); MCP_OAUTH_JWKS_URL may be plain
 // http (a local issuer); and serve may listen on a non-loopback address
@@ -192,10 +214,19 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 		AuditPreviousKeys: splitKeys(r.secret("AUDIT_HMAC_PREVIOUS_KEYS")),
 		AuditSpillDir:     r.str("AUDIT_SPILL_DIR"),
 
+		CancelConfirmation: r.str("CANCEL_CONFIRMATION"),
+		ConfirmationSecret: []byte(r.secret("CONFIRMATION_SECRET")),
+
 		SDKDebug: r.str("MCPGODEBUG"),
 	}
 	if c.AuditSpillDir == "" {
 		c.AuditSpillDir = defaultSpillDir(getenv)
+	}
+	if c.CancelConfirmation == "" {
+		c.CancelConfirmation = ConfirmRequired
+		if c.Development() {
+			c.CancelConfirmation = ConfirmIfSupported
+		}
 	}
 	c.resourceURLSet = c.ResourceURL != ""
 	if !c.resourceURLSet {
@@ -276,6 +307,11 @@ func (c *Config) validate() error {
 			break
 		}
 	}
+	switch c.CancelConfirmation {
+	case ConfirmRequired, ConfirmIfSupported, ConfirmOff:
+	default:
+		errs = append(errs, fmt.Errorf("CANCEL_CONFIRMATION must be required, if-supported or off"))
+	}
 	if !c.Development() {
 		errs = append(errs, c.productionSecrets()...)
 	}
@@ -304,6 +340,14 @@ func (c *Config) ValidateServe() error {
 	}
 	if !c.Development() && len(c.AuditHMACKey) == 0 {
 		return fmt.Errorf("AUDIT_HMAC_KEY is required outside development (or AUDIT_HMAC_KEY_FILE)")
+	}
+	// A confirmation asked by one replica may be answered to another: they
+	// must share the key that seals its state. (stdio answers its own
+	// questions, so it makes a key of its own.)
+	if !c.Development() && c.CancelConfirmation != ConfirmOff && len(c.ConfirmationSecret) == 0 {
+		return fmt.Errorf("CONFIRMATION_SECRET is required outside development (or CONFIRMATION_SECRET_FILE): " +
+			"it seals the state of confirmations of destructive calls, and every replica needs the same one " +
+			"(generate one: openssl rand -base64 48)")
 	}
 	if c.MetricsAddr != "" {
 		if _, mport, err := net.SplitHostPort(c.MetricsAddr); err != nil {

@@ -57,8 +57,9 @@ func (e env) with(kv ...string) env {
 // case changes one thing.
 func production(t testing.TB) env {
 	return env{
-		"DATABASE_URL":   "postgres://order_mcp:" + randomHex(t, 16) + "@127.0.0.1:5432/order_mcp?sslmode=disable",
-		"AUDIT_HMAC_KEY": strongHMACKey(t),
+		"DATABASE_URL":        "postgres://order_mcp:" + randomHex(t, 16) + "@127.0.0.1:5432/order_mcp?sslmode=disable",
+		"AUDIT_HMAC_KEY":      strongHMACKey(t),
+		"CONFIRMATION_SECRET": strongHMACKey(t),
 	}
 }
 
@@ -104,6 +105,7 @@ func TestDefaultsAreSafe(t *testing.T) {
 		{"NoOAuth", c.OAuth(), false},
 		{"LimitStateInMemory", c.RedisURL, ""},
 		{"LogLevelInfo", c.LogLevel, "info"},
+		{"DestructiveCallsNeedConfirmation", c.CancelConfirmation, config.ConfirmRequired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,6 +44,16 @@ func (c *Config) productionSecrets() []error {
 			errs = append(errs, fmt.Errorf("AUDIT_HMAC_KEY is an example or guessable value: generate one (openssl rand -base64 48)"))
 		}
 	}
+	if len(c.ConfirmationSecret) > 0 {
+		switch {
+		case len(c.ConfirmationSecret) < 32:
+			errs = append(errs, fmt.Errorf("CONFIRMATION_SECRET must be at least 32 bytes (generate one: openssl rand -base64 48)"))
+		case WeakSecret(string(c.ConfirmationSecret)) || distinctBytes(c.ConfirmationSecret) < 8:
+			errs = append(errs, fmt.Errorf("CONFIRMATION_SECRET is an example or guessable value: generate one (openssl rand -base64 48)"))
+		case string(c.ConfirmationSecret) == string(c.AuditHMACKey):
+			errs = append(errs, fmt.Errorf("CONFIRMATION_SECRET must not be AUDIT_HMAC_KEY: give each its own secret"))
+		}
+	}
 	if c.DBLoginPassword != "" && (WeakSecret(c.DBLoginPassword) || len(c.DBLoginPassword) < 16) {
 		errs = append(errs, fmt.Errorf("DB_LOGIN_PASSWORD is short, an example or guessable: generate one (openssl rand -base64 24)"))
 	}
@@ -171,6 +181,8 @@ func (c *Config) Posture() []slog.Attr {
 		slog.Int("trusted_proxies", len(c.TrustedProxies)),
 		slog.Bool("stateful_http", c.Stateful),
 		slog.Bool("audit_key_configured", len(c.AuditHMACKey) > 0),
+		slog.String("cancel_confirmation", c.CancelConfirmation),
+		slog.Bool("confirmation_secret_configured", len(c.ConfirmationSecret) > 0),
 		slog.String("sdk_debug", c.SDKDebug),
 	}
 	return attrs

@@ -20,7 +20,7 @@ import (
 const envExample = "../../.env.example"
 
 // exampleSecretVars are the variables of .env.example that hold secrets.
-var exampleSecretVars = []string{"DATABASE_URL", "MCP_API_KEY", "REDIS_URL", "AUDIT_HMAC_KEY"}
+var exampleSecretVars = []string{"DATABASE_URL", "MCP_API_KEY", "REDIS_URL", "AUDIT_HMAC_KEY", "CONFIRMATION_SECRET"}
 
 // documentedLine is a commented-out assignment in .env.example, such as
 // "# REDIS_URL='redis://...'": optional variables are documented that way.
@@ -359,6 +359,84 @@ func TestPostureRevealsNoSecret(t *testing.T) {
 				if !strings.Contains(out, want) {
 					t.Errorf("posture does not say %s: %s", want, out)
 				}
+			}
+		})
+	}
+}
+
+// TestConfirmationSettings: the confirmation of destructive calls is on
+// by default and in force outside development, its setting takes only the
+// documented values, and the secret that seals its state is refused when
+// short, guessable or the audit key (which would let one leaked secret
+// forge both), and required by `serve`, whose replicas must share it.
+func TestConfirmationSettings(t *testing.T) {
+	t.Run("ProductionDefaultIsRequired", func(t *testing.T) {
+		if got := mustLoad(t, production(t)).CancelConfirmation; got != config.ConfirmRequired {
+			t.Fatalf("CANCEL_CONFIRMATION defaults to %q in production", got)
+		}
+	})
+	t.Run("DevelopmentDefaultIsIfSupported", func(t *testing.T) {
+		if got := mustLoad(t, production(t).with("MCP_ENV", "development")).CancelConfirmation; got != config.ConfirmIfSupported {
+			t.Fatalf("CANCEL_CONFIRMATION defaults to %q in development", got)
+		}
+	})
+	t.Run("EachValueIsAccepted", func(t *testing.T) {
+		for _, v := range []string{config.ConfirmRequired, config.ConfirmIfSupported, config.ConfirmOff} {
+			if got := mustLoad(t, production(t).with("CANCEL_CONFIRMATION", v)).CancelConfirmation; got != v {
+				t.Fatalf("CANCEL_CONFIRMATION=%s read as %q", v, got)
+			}
+		}
+	})
+	for _, v := range []string{"Required", "no", "false", "optional"} {
+		t.Run("Unknown value "+v+" is refused", func(t *testing.T) {
+			if _, err := load(production(t).with("CANCEL_CONFIRMATION", v)); err == nil || !strings.Contains(err.Error(), "CANCEL_CONFIRMATION") {
+				t.Fatalf("got %v, want a refusal naming CANCEL_CONFIRMATION", err)
+			}
+		})
+	}
+
+	audit := strongHMACKey(t)
+	weak := []struct{ name, secret string }{
+		{"ShortSecretIsRefused", randomHex(t, 15)},
+		{"RepeatedPairIsRefused", strings.Repeat("ab", 24)},
+		{"PlaceholderPaddedToLengthIsRefused", "change-me-" + randomHex(t, 20)},
+		{"TheAuditKeyIsRefused", audit},
+	}
+	for _, tt := range weak {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(production(t).with("AUDIT_HMAC_KEY", audit, "CONFIRMATION_SECRET", tt.secret))
+			if err == nil || !strings.Contains(err.Error(), "CONFIRMATION_SECRET") {
+				t.Fatalf("production: %v, want a refusal naming CONFIRMATION_SECRET", err)
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Fatalf("error repeats the secret: %v", err)
+			}
+		})
+		t.Run(strings.TrimSuffix(tt.name, "IsRefused")+"IsAcceptedInDevelopment", func(t *testing.T) {
+			mustLoad(t, production(t).with("MCP_ENV", "development", "AUDIT_HMAC_KEY", audit, "CONFIRMATION_SECRET", tt.secret))
+		})
+	}
+
+	validate := []struct {
+		name   string
+		kv     []string
+		check  func(*config.Config) error
+		refuse bool
+	}{
+		{"ServeWithoutSecretIsRefused", []string{"CONFIRMATION_SECRET", ""}, (*config.Config).ValidateServe, true},
+		{"ServeWithoutSecretIfSupportedIsRefused", []string{"CONFIRMATION_SECRET", "", "CANCEL_CONFIRMATION", "if-supported"}, (*config.Config).ValidateServe, true},
+		{"ServeWithoutSecretWhenOffIsAccepted", []string{"CONFIRMATION_SECRET", "", "CANCEL_CONFIRMATION", "off"}, (*config.Config).ValidateServe, false},
+		{"ServeWithoutSecretInDevelopmentIsAccepted", []string{"CONFIRMATION_SECRET", "", "MCP_ENV", "development"}, (*config.Config).ValidateServe, false},
+		{"StdioWithoutSecretIsAccepted", []string{"CONFIRMATION_SECRET", "", "MCP_API_KEY", "osmcp_" + randomHex(t, 6) + "_" + randomHex(t, 26)}, (*config.Config).ValidateStdio, false},
+	}
+	for _, tt := range validate {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.check(mustLoad(t, production(t).with(tt.kv...)))
+			switch {
+			case !tt.refuse && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.refuse && (err == nil || !strings.Contains(err.Error(), "CONFIRMATION_SECRET")):
+				t.Fatalf("got %v, want a refusal naming CONFIRMATION_SECRET", err)
 			}
 		})
 	}

@@ -32,14 +32,15 @@ type Var struct {
 
 // The documentation's sections, in order.
 const (
-	groupMode   = "Mode and logging"
-	groupDB     = "Database"
-	groupHTTP   = "HTTP transport (`server serve`)"
-	groupStdio  = "stdio transport (`server stdio`)"
-	groupOAuth  = "OAuth resource server"
-	groupLimits = "Rate limits, concurrency and quotas"
-	groupAudit  = "Audit trail"
-	groupOther  = "Observability and the go-sdk"
+	groupMode    = "Mode and logging"
+	groupDB      = "Database"
+	groupHTTP    = "HTTP transport (`server serve`)"
+	groupStdio   = "stdio transport (`server stdio`)"
+	groupOAuth   = "OAuth resource server"
+	groupLimits  = "Rate limits, concurrency and quotas"
+	groupAudit   = "Audit trail"
+	groupConfirm = "Human confirmation of destructive calls"
+	groupOther   = "Observability and the go-sdk"
 )
 
 // Vars returns every environment variable the server reads, in the order
@@ -52,7 +53,8 @@ func Vars() []Var {
 				"in the working directory is read (variables already in the environment win over it); example and weak " +
 				"secrets, and a remote database without a password or certificate verification, are accepted; " +
 				"`AUDIT_HMAC_KEY` may be missing (a public key is used, and the log warns that the chain then proves " +
-				"nothing); an `AUDIT_SPILL_DIR` that cannot be written is a warning instead of a refusal to start; " +
+				"nothing); `CANCEL_CONFIRMATION` defaults to `if-supported` and `CONFIRMATION_SECRET` may be missing (a " +
+				"public key, with a warning); an `AUDIT_SPILL_DIR` that cannot be written is a warning instead of a refusal to start; " +
 				"`MCP_OAUTH_JWKS_URL` may be plain `http` (a local issuer); and `serve` may listen on a non-loopback " +
 				"address without TLS or `MCP_RESOURCE_URL` (containers; the log warns). `make run` and compose.yaml set it."},
 		{Name: "LOG_LEVEL", Default: "info", Group: groupMode,
@@ -168,6 +170,23 @@ func Vars() []Var {
 			Group: groupAudit,
 			Doc: "Where audit records wait, sealed and fsynced, while Postgres cannot take them; they are appended " +
 				"when it is back. Must be writable: outside development the server refuses to start otherwise."},
+
+		{Name: "CANCEL_CONFIRMATION", DefaultDoc: "`required`; `if-supported` in development", Group: groupConfirm,
+			Doc: "Whether a destructive tool (`cancel_order`, and any tool not declared read-only) runs only after the " +
+				"user confirmed it through the client (a form elicitation: over 2026-07-28 an `input_required` result, " +
+				"in a 2025-11-25 session `elicitation/create`). `required`: a client that cannot be asked (no form " +
+				"elicitation declared, or a stateless 2025-11-25 HTTP client) is refused with a message naming this " +
+				"setting. `if-supported`: confirm when the client can be asked, otherwise run under the budgets and " +
+				"quotas alone (so Claude Desktop can still cancel during `make run`). `off`: never ask; only the budgets " +
+				"and quotas stand between a prompt-injected model and a cancellation. Which clients can cancel under " +
+				"each setting: docs/CONFIRMATION.md."},
+		{Name: "CONFIRMATION_SECRET", Secret: true,
+			DefaultDoc: "(required by `serve` outside development unless `CANCEL_CONFIRMATION=off`)", Group: groupConfirm,
+			Doc: "Secret that seals a confirmation's state (AES-256-GCM) between the question and the answer, which " +
+				"may reach another replica: at least 32 bytes, not an example or low-entropy value, not `AUDIT_HMAC_KEY` " +
+				"(generate one with `openssl rand -base64 48`); every replica needs the same one. `stdio` is one process " +
+				"that answers its own questions, so without it a random key is made per process. In development a " +
+				"public key is used instead, and the log says so."},
 
 		{Name: "MCP_METRICS_ADDR", Group: groupOther,
 			Doc: "When set, Prometheus metrics are served at `http://MCP_METRICS_ADDR/metrics` on a listener of " +

@@ -266,12 +266,14 @@ func (b *bench) locate(ctx context.Context, dir string, getenv func(string) stri
 // the load runs with, using the real server's own commands in production
 // mode, as an operator would.
 func (b *bench) prepare(ctx context.Context) error {
-	var hmac [48]byte
+	var hmac, confirm [48]byte
 	_, _ = rand.Read(hmac[:])
+	_, _ = rand.Read(confirm[:])
 	b.adminEnv = append(slices.Clone(b.baseEnv),
 		"MCP_ENV=production",
 		"DATABASE_URL="+b.db.url,
 		"AUDIT_HMAC_KEY="+base64.StdEncoding.EncodeToString(hmac[:]),
+		"CONFIRMATION_SECRET="+base64.StdEncoding.EncodeToString(confirm[:]),
 	)
 	for _, c := range [][]string{{"migrate"}, {"seed"}} {
 		if _, err := command(ctx, "", b.server, c, b.adminEnv); err != nil {
