@@ -34,7 +34,7 @@ commands:
   serve                       serve MCP over Streamable HTTP on MCP_HTTP_ADDR (/mcp)
   stdio                       serve MCP over stdin/stdout as MCP_API_KEY (Claude Desktop)
   healthcheck                 exit 0 if the local server answers /healthz (for containers)
-  version                     print the version
+  version, --version          print the version (set at build time: make build)
 
 Configuration comes from the environment; see .env.example.`
 
@@ -58,7 +58,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return nil
 	}
 	switch args[1] {
-	case "version":
+	case "version", "--version", "-version":
+		// Before configuration: the version is asked of binaries that have
+		// none (a container image, a bug report).
 		fmt.Fprintln(stdout, version)
 		return nil
 	case "healthcheck":
