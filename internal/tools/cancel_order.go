@@ -75,7 +75,7 @@ func cancelOrderTool() Tool {
 			IdempotentHint:  true,
 			OpenWorldHint:   ptr(false),
 		},
-	}, []auth.Scope{auth.ScopeCancel}, cancelOrder, LooksUpByID())
+	}, []auth.Scope{auth.ScopeCancel}, cancelOrder, LooksUpByID(), ReadsPrivateData())
 }
 
 func cancelOrder(ctx context.Context, c *Call, in CancelOrderInput) (CancelResult, error) {

@@ -74,7 +74,7 @@ func getOrderStatusTool() Tool {
 			IdempotentHint: true,
 			OpenWorldHint:  ptr(false),
 		},
-	}, []auth.Scope{auth.ScopeRead}, getOrderStatus, LooksUpByID())
+	}, []auth.Scope{auth.ScopeRead}, getOrderStatus, LooksUpByID(), ReadsPrivateData())
 }
 
 func getOrderStatus(ctx context.Context, c *Call, in GetOrderStatusInput) (OrderStatus, error) {

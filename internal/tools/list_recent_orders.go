@@ -100,7 +100,7 @@ func listRecentOrdersTool() Tool {
 			IdempotentHint: true,
 			OpenWorldHint:  ptr(false),
 		},
-	}, []auth.Scope{auth.ScopeRead}, listRecentOrders)
+	}, []auth.Scope{auth.ScopeRead}, listRecentOrders, ReadsPrivateData())
 }
 
 func listRecentOrders(ctx context.Context, c *Call, in ListRecentOrdersInput) (OrderList, error) {

@@ -17,11 +17,11 @@ const (
 
 // Table renders the tool surface as a Markdown table: each tool's name,
 // the scopes a caller needs, whether it only reads or is destructive,
-// whether it is under the enumeration throttle, and the first sentence of
-// the description the model sees.
+// whether it is under the enumeration throttle, its data-flow labels (see
+// DataFlow), and the first sentence of the description the model sees.
 func Table() string {
 	var b strings.Builder
-	b.WriteString("| tool | scopes | kind | looks up by id | what it does |\n|---|---|---|---|---|\n")
+	b.WriteString("| tool | scopes | kind | looks up by id | data flow | what it does |\n|---|---|---|---|---|---|\n")
 	for _, t := range All() {
 		scopes := make([]string, 0, len(t.Scopes()))
 		for _, s := range auth.ScopeNames(t.Scopes()) {
@@ -38,10 +38,32 @@ func Table() string {
 		if t.LooksUpByID() {
 			byID = "yes"
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", t.Name(), strings.Join(scopes, " "), kind, byID,
-			cellText.Replace(firstSentence(t.def.Description)))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", t.Name(), strings.Join(scopes, " "), kind, byID,
+			flowText(t.flow), cellText.Replace(firstSentence(t.def.Description)))
 	}
 	return b.String()
+}
+
+// flowText names the data-flow labels that are set, in the table's words.
+func flowText(f DataFlow) string {
+	var labels []string
+	for _, l := range []struct {
+		set  bool
+		name string
+	}{
+		{f.ReadsPrivateData, "private data"},
+		{f.ReturnsUntrustedContent, "untrusted content"},
+		{f.ChangesState, "changes state"},
+		{f.CommunicatesExternally, "external"},
+	} {
+		if l.set {
+			labels = append(labels, l.name)
+		}
+	}
+	if len(labels) == 0 {
+		return "none"
+	}
+	return strings.Join(labels, ", ")
 }
 
 // cellText makes text safe in a Markdown table cell.

@@ -48,18 +48,20 @@ func TestToolDefinitionsMatchGolden(t *testing.T) {
 // or how it is throttled is a reviewable diff, like a change to its
 // schema.
 type declarations struct {
-	Scopes      []auth.Scope `json:"scopes"`
-	Destructive bool         `json:"destructive"`
-	LooksUpByID bool         `json:"looks_up_by_id"`
+	Scopes      []auth.Scope   `json:"scopes"`
+	Destructive bool           `json:"destructive"`
+	LooksUpByID bool           `json:"looks_up_by_id"`
+	DataFlow    tools.DataFlow `json:"data_flow"`
 }
 
 // TestToolDeclarationsMatchGolden compares each tool's security
-// declarations with testdata/<tool>.security.json. Regenerate with:
+// declarations, its data-flow labels among them, with
+// testdata/<tool>.security.json. Regenerate with:
 // go test ./internal/tools -run Golden -update
 func TestToolDeclarationsMatchGolden(t *testing.T) {
 	for _, tool := range tools.All() {
 		t.Run(tool.Name(), func(t *testing.T) {
-			got, err := json.MarshalIndent(declarations{tool.Scopes(), tool.Destructive(), tool.LooksUpByID()}, "", "  ")
+			got, err := json.MarshalIndent(declarations{tool.Scopes(), tool.Destructive(), tool.LooksUpByID(), tool.DataFlow()}, "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,6 +119,52 @@ func TestEveryToolDeclaresScopesAndAnnotations(t *testing.T) {
 			if strings.HasSuffix(name, "order_id") && !tool.LooksUpByID() {
 				t.Errorf("%s takes %s but is not marked LooksUpByID", def.Name, name)
 			}
+		}
+	}
+}
+
+// TestToolsListCarriesTheDataFlowLabels: what a host reads in tools/list
+// is each tool's labels, as derived from its declarations, under the
+// namespaced _meta key. A host enforcing a "lethal trifecta" policy has
+// nothing to go on without them.
+func TestToolsListCarriesTheDataFlowLabels(t *testing.T) {
+	env := testenv.New(t, dsn, testenv.Options{})
+	key, _ := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny, auth.ScopeCancel)
+	res, err := env.Connect(t, key, "").ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]tools.Tool{}
+	for _, tool := range tools.All() {
+		byName[tool.Name()] = tool
+	}
+	for _, listed := range res.Tools {
+		b, err := json.Marshal(listed.Meta[tools.DataFlowMetaKey])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got tools.DataFlow
+		if err := json.Unmarshal(b, &got); err != nil || string(b) == "null" {
+			t.Errorf("%s: no data-flow labels under %s in tools/list (%s)", listed.Name, tools.DataFlowMetaKey, b)
+			continue
+		}
+		if want := byName[listed.Name].DataFlow(); got != want {
+			t.Errorf("%s: tools/list says %+v, the declarations %+v", listed.Name, got, want)
+		}
+	}
+	// The labels that matter to a host, said plainly: the one tool that
+	// returns customer-typed text says so, the one that writes says so,
+	// and none of them talks to the outside world.
+	flow := func(name string) tools.DataFlow { return byName[name].DataFlow() }
+	if !flow("get_order_status").ReturnsUntrustedContent || flow("list_recent_orders").ReturnsUntrustedContent {
+		t.Error("only get_order_status returns untrusted text (untrusted_customer_delivery_instructions)")
+	}
+	if !flow("cancel_order").ChangesState || flow("get_order_status").ChangesState {
+		t.Error("only cancel_order changes state")
+	}
+	for name := range byName {
+		if flow(name).CommunicatesExternally || !flow(name).ReadsPrivateData {
+			t.Errorf("%s: every tool here reads customers' orders and nothing outside the server", name)
 		}
 	}
 }

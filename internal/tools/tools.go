@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -53,6 +54,8 @@ type Tool struct {
 	def         *mcp.Tool
 	scopes      []auth.Scope
 	looksUpByID bool
+	privateData *bool // ReadsPrivateData, ReadsNoPrivateData; nil: undeclared
+	flow        DataFlow
 	decode      func(args json.RawMessage) (any, error)
 	register    func(s *mcp.Server, d Deps)
 }
@@ -175,6 +178,14 @@ func Define[In input, Out any](def *mcp.Tool, scopes []auth.Scope, h Handler[In,
 	for _, o := range opts {
 		o(&t)
 	}
+	// The data-flow labels go into the definition's _meta, so that every
+	// client sees them in tools/list (and the golden files pin them).
+	t.flow = dataFlow(&t)
+	d.Meta = maps.Clone(d.Meta)
+	if d.Meta == nil {
+		d.Meta = mcp.Meta{}
+	}
+	d.Meta[DataFlowMetaKey] = t.flow
 	return t
 }
 
