@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
-
 	"github.com/example/order-mcp/internal/audit"
 	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/limits"
@@ -28,9 +26,9 @@ import (
 // and an insufficient_scope challenge it can act on (step-up).
 //
 // A decision made here is only as good as the parse it rests on, so the
-// parse is the SDK's own (jsonrpc.DecodeMessage, exact-case keys) and
-// anything that could parse differently is refused rather than waved
-// through:
+// parse reads keys with their exact case, as the SDK does, and anything
+// that could parse differently is refused rather than waved through
+// (jsonscan.go, which a differential fuzz test holds to the SDK's reading):
 //
 //   - a JSON-RPC batch: the SDK executes batches when the
 //     MCP-Protocol-Version header is absent, and one tools/call hidden in a
@@ -107,84 +105,17 @@ func loggableTool(t string, known map[string][]auth.Scope) string {
 var errMalformed = errors.New("malformed JSON-RPC request")
 
 // readRequest returns the JSON-RPC method of body and, for tools/call, the
-// tool name and raw arguments, as the SDK would decode them.
+// tool name and raw arguments, as the SDK will decode them (jsonscan.go).
 func readRequest(body []byte) (method, tool string, args json.RawMessage, err error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return "", "", nil, errMalformed // batches ([...]) and non-objects
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := checkKeys(dec, 0); err != nil {
-		return "", "", nil, errMalformed
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return "", "", nil, errMalformed // anything after the one request: a second object, stray data
-	}
-	msg, err := jsonrpc.DecodeMessage(body)
+	req, err := scanRequest(body)
 	if err != nil {
 		return "", "", nil, errMalformed
 	}
-	req, ok := msg.(*jsonrpc.Request)
-	if !ok {
-		return "", "", nil, nil // a response to a server request (stateful mode)
-	}
-	if req.Method != "tools/call" {
-		return req.Method, "", nil, nil
-	}
-	var params map[string]json.RawMessage // exact-case keys, as the SDK's decoder
-	if err := json.Unmarshal(req.Params, &params); err != nil {
-		return "", "", nil, errMalformed
-	}
-	if err := json.Unmarshal(params["name"], &tool); err != nil {
-		return "", "", nil, errMalformed
-	}
-	return req.Method, tool, params["arguments"], nil
+	return req.method, req.tool, req.args, nil
 }
 
 // maxDepth bounds nesting; no MCP request needs more.
 const maxDepth = 64
-
-// checkKeys walks one JSON value and fails on an object with duplicate or
-// case-variant keys, at any depth, or on nesting deeper than maxDepth.
-func checkKeys(dec *json.Decoder, depth int) error {
-	if depth > maxDepth {
-		return errMalformed
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	delim, ok := tok.(json.Delim)
-	if !ok {
-		return nil
-	}
-	switch delim {
-	case '{':
-		seen := map[string]bool{}
-		for dec.More() {
-			keyTok, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			key := strings.ToLower(keyTok.(string))
-			if seen[key] {
-				return errMalformed
-			}
-			seen[key] = true
-			if err := checkKeys(dec, depth+1); err != nil {
-				return err
-			}
-		}
-	case '[':
-		for dec.More() {
-			if err := checkKeys(dec, depth+1); err != nil {
-				return err
-			}
-		}
-	}
-	_, err = dec.Token() // the closing delimiter
-	return err
-}
 
 // malformed refuses a body this layer will not judge, and counts it
 // towards the caller's lockout (the same bucket as invalid tool arguments):
