@@ -75,7 +75,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger := logging.New(logging.ParseLevel(cfg.LogLevel), stderr)
+	// Production logs JSON lines for a collector; development, text lines
+	// for the person at the terminal. Both through the same redaction.
+	format := logging.JSON
+	if cfg.Development() {
+		format = logging.Text
+	}
+	logger := logging.NewFormat(format, logging.ParseLevel(cfg.LogLevel), stderr)
 	if dotenv {
 		logger.Info("development: read .env (variables already in the environment win)")
 	}

@@ -40,6 +40,7 @@ const (
 	groupLimits  = "Rate limits, concurrency and quotas"
 	groupAudit   = "Audit trail"
 	groupConfirm = "Human confirmation of destructive calls"
+	groupSurface = "Pinned tool surface"
 	groupOther   = "Observability and the go-sdk"
 )
 
@@ -58,8 +59,8 @@ func Vars() []Var {
 				"`MCP_OAUTH_JWKS_URL` may be plain `http` (a local issuer); and `serve` may listen on a non-loopback " +
 				"address without TLS or `MCP_RESOURCE_URL` (containers; the log warns). `make run` and compose.yaml set it."},
 		{Name: "LOG_LEVEL", Default: "info", Group: groupMode,
-			Doc: "`debug`, `info`, `warn` or `error` (anything else means `info`). Logs are JSON lines on stderr, " +
-				"redacted; `debug` adds a line per SQL statement with its name and duration only."},
+			Doc: "`debug`, `info`, `warn` or `error` (anything else means `info`). Logs go to stderr, redacted: JSON " +
+				"lines in production, text lines (`key=value`) in development; `debug` adds a line per SQL statement with its name and duration only."},
 
 		{Name: "DATABASE_URL", Secret: true, DefaultDoc: "(required)", Group: groupDB,
 			Doc: "Postgres connection string, in pgx form. It may name a superuser or the schema owner (as on a " +
@@ -187,6 +188,16 @@ func Vars() []Var {
 				"(generate one with `openssl rand -base64 48`); every replica needs the same one. `stdio` is one process " +
 				"that answers its own questions, so without it a random key is made per process. In development a " +
 				"public key is used instead, and the log says so."},
+
+		{Name: "TOOL_DIGEST_SIGNING_KEY", Secret: true, DefaultDoc: "(required by `serve` outside development)", Group: groupSurface,
+			Doc: "Ed25519 private key that signs the digest of the tool definitions each scope set sees (a JWS, alg " +
+				"`EdDSA`), published at `/.well-known/mcp-tool-digest` and in the `_meta` of initialize, " +
+				"server/discover and tools/list, so clients can pin the tool surface (docs/TOOL-SURFACE.md). Either a " +
+				"PKCS#8 PEM block (`openssl genpkey -algorithm ed25519`) or the base64 of a 32-byte seed " +
+				"(`head -c 32 /dev/urandom | base64`). Every replica needs the same one, and clients pin its public key: " +
+				"rotate it as a published change. `stdio` without it publishes the digests unsigned (its client started " +
+				"the binary itself). In development a public key is used instead, and the log says so; outside " +
+				"development that public key, or a low-entropy seed, is refused."},
 
 		{Name: "MCP_METRICS_ADDR", Group: groupOther,
 			Doc: "When set, Prometheus metrics are served at `http://MCP_METRICS_ADDR/metrics` on a listener of " +

@@ -20,7 +20,10 @@
 // logger.With), and a fresh Pipe is built for every logger (reusing one Pipe
 // value for a second handler silently drops the redaction).
 //
-// Logs are JSON lines on stderr: stdout belongs to the stdio transport.
+// Logs go to stderr (stdout belongs to the stdio transport) as JSON lines
+// in production, and as text lines (slog's key=value form) in development:
+// New and NewFormat differ only in the handler at the end of the pipeline,
+// so both formats carry exactly the same redacted record.
 //
 // Imports: slog-multi. Never another package of this module: every package
 // logs through it.

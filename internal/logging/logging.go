@@ -9,13 +9,48 @@ import (
 	slogmulti "github.com/samber/slog-multi"
 )
 
+// Format is how a log line is written. Only the last stage of the
+// pipeline differs: both formats get the same, already redacted, record.
+type Format int
+
+const (
+	// JSON lines, one object per line: what production writes, for log
+	// collectors.
+	JSON Format = iota
+	// Text lines in slog's key=value form, with the time of day only: what
+	// development writes, for a person at a terminal. Values with spaces,
+	// quotes or line breaks are quoted and escaped, so a value cannot start
+	// a line of its own here either.
+	Text
+)
+
 // New returns a logger that redacts, then writes JSON lines to every sink.
 func New(level slog.Leveler, sinks ...io.Writer) *slog.Logger {
+	return NewFormat(JSON, level, sinks...)
+}
+
+// NewFormat returns a logger that redacts, then writes lines of format f
+// to every sink.
+func NewFormat(f Format, level slog.Leveler, sinks ...io.Writer) *slog.Logger {
 	handlers := make([]slog.Handler, 0, len(sinks))
 	for _, w := range sinks {
-		handlers = append(handlers, slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+		switch f {
+		case Text:
+			handlers = append(handlers, slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: clockTime}))
+		default:
+			handlers = append(handlers, slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+		}
 	}
 	return slog.New(slogmulti.Pipe(redaction()).Handler(slogmulti.Fanout(handlers...)))
+}
+
+// clockTime writes a text line's time as the time of day, to the
+// millisecond: a developer reads the log as it scrolls by.
+func clockTime(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey && len(groups) == 0 && a.Value.Kind() == slog.KindTime {
+		return slog.String(slog.TimeKey, a.Value.Time().Format("15:04:05.000"))
+	}
+	return a
 }
 
 // AtLeast returns a logger that drops records below level. The MCP SDK
