@@ -27,8 +27,12 @@
 //
 // Usage:
 //
-//	devenv run <server binary>   migrate, seed, mint a demo key, print how
-//	                             to call the server, then serve
+//	devenv run <server binary>   check MCP_HTTP_ADDR's port is free, migrate,
+//	                             seed, mint a demo key (revoking the previous
+//	                             run's: --replace), print how to call the
+//	                             server, then serve; the set-up commands'
+//	                             stderr is shown only when one fails, so the
+//	                             server gives each start-up warning once
 //	devenv exec -- <command...>  run command with TEST_DATABASE_URL set
 //	devenv interop [-only suite,...] <binary>
 //	                             drive the real server with MCP clients and
