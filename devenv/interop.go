@@ -332,6 +332,10 @@ func (e *interop) prepareServer(ctx context.Context, dsn string) error {
 	if _, err := rand.Read(confirmationSecret); err != nil {
 		return err
 	}
+	digestSeed := make([]byte, 32)
+	if _, err := rand.Read(digestSeed); err != nil {
+		return err
+	}
 	e.serverEnv = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + e.home,
@@ -339,6 +343,7 @@ func (e *interop) prepareServer(ctx context.Context, dsn string) error {
 		"DATABASE_URL=" + dsn,
 		"AUDIT_HMAC_KEY=" + base64.StdEncoding.EncodeToString(auditKey),
 		"CONFIRMATION_SECRET=" + base64.StdEncoding.EncodeToString(confirmationSecret),
+		"TOOL_DIGEST_SIGNING_KEY=" + base64.StdEncoding.EncodeToString(digestSeed),
 	}
 	if _, err := e.server(ctx, "migrate"); err != nil {
 		return err

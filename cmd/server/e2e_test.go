@@ -50,6 +50,14 @@ var confirmationSecret = func() string {
 	return base64.StdEncoding.EncodeToString(b)
 }()
 
+// toolDigestKey signs the tool digest in production runs: the base64 of
+// an Ed25519 seed.
+var toolDigestKey = func() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}()
+
 // prodEnv is the environment of a production run against the test database.
 func prodEnv(extra ...string) []string {
 	env := []string{
@@ -59,6 +67,7 @@ func prodEnv(extra ...string) []string {
 		"DATABASE_URL=" + dsn,
 		"AUDIT_HMAC_KEY=" + auditKey,
 		"CONFIRMATION_SECRET=" + confirmationSecret,
+		"TOOL_DIGEST_SIGNING_KEY=" + toolDigestKey,
 		"LOG_LEVEL=debug",
 	}
 	return append(env, extra...)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -90,6 +91,10 @@ type Config struct {
 	// answer; empty: a development key, or (stdio) a key per process.
 	ConfirmationSecret []byte
 
+	// ToolDigestKey signs the digest of the tool surface (internal/surface);
+	// nil: the public development key, or (stdio) unsigned digests.
+	ToolDigestKey ed25519.PrivateKey
+
 	// SDKDebug is MCPGODEBUG, the go-sdk's compatibility switches, which it
 	// reads from the environment itself. Reported in the posture line,
 	// since some (allowsessionsinstateless=1) change what HTTP accepts.
@@ -116,6 +121,7 @@ const (
 // verification, are accepted; AUDIT_HMAC_KEY may be missing (a public key
 // is used, and the log says the chain then proves nothing);
 // CANCEL_CONFIRMATION defaults to if-supported and CONFIRMATION_SECRET may
+// be missing (a public key, with a warning); TOOL_DIGEST_SIGNING_KEY may
 // be missing (a public key, with a warning); an
 // AUDIT_SPILL_DIR that cannot be written is only warned about (the
 // assembly in internal/app decides that); MCP_OAUTH_JWKS_URL may be plain
@@ -216,6 +222,8 @@ func Load(getenv Getenv, readFile func(string) ([]byte, error)) (*Config, error)
 
 		CancelConfirmation: r.str("CANCEL_CONFIRMATION"),
 		ConfirmationSecret: []byte(r.secret("CONFIRMATION_SECRET")),
+
+		ToolDigestKey: r.ed25519Key("TOOL_DIGEST_SIGNING_KEY"),
 
 		SDKDebug: r.str("MCPGODEBUG"),
 	}
@@ -348,6 +356,9 @@ func (c *Config) ValidateServe() error {
 		return fmt.Errorf("CONFIRMATION_SECRET is required outside development (or CONFIRMATION_SECRET_FILE): " +
 			"it seals the state of confirmations of destructive calls, and every replica needs the same one " +
 			"(generate one: openssl rand -base64 48)")
+	}
+	if err := c.ToolDigestKeyRequired(); err != nil {
+		return err
 	}
 	if c.MetricsAddr != "" {
 		if _, mport, err := net.SplitHostPort(c.MetricsAddr); err != nil {

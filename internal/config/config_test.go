@@ -57,9 +57,10 @@ func (e env) with(kv ...string) env {
 // case changes one thing.
 func production(t testing.TB) env {
 	return env{
-		"DATABASE_URL":        "postgres://order_mcp:" + randomHex(t, 16) + "@127.0.0.1:5432/order_mcp?sslmode=disable",
-		"AUDIT_HMAC_KEY":      strongHMACKey(t),
-		"CONFIRMATION_SECRET": strongHMACKey(t),
+		"DATABASE_URL":            "postgres://order_mcp:" + randomHex(t, 16) + "@127.0.0.1:5432/order_mcp?sslmode=disable",
+		"AUDIT_HMAC_KEY":          strongHMACKey(t),
+		"CONFIRMATION_SECRET":     strongHMACKey(t),
+		"TOOL_DIGEST_SIGNING_KEY": strongSeed(t),
 	}
 }
 

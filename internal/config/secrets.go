@@ -54,6 +54,7 @@ func (c *Config) productionSecrets() []error {
 			errs = append(errs, fmt.Errorf("CONFIRMATION_SECRET must not be AUDIT_HMAC_KEY: give each its own secret"))
 		}
 	}
+	errs = append(errs, c.toolDigestKeyProblems()...)
 	if c.DBLoginPassword != "" && (WeakSecret(c.DBLoginPassword) || len(c.DBLoginPassword) < 16) {
 		errs = append(errs, fmt.Errorf("DB_LOGIN_PASSWORD is short, an example or guessable: generate one (openssl rand -base64 24)"))
 	}
@@ -183,6 +184,7 @@ func (c *Config) Posture() []slog.Attr {
 		slog.Bool("audit_key_configured", len(c.AuditHMACKey) > 0),
 		slog.String("cancel_confirmation", c.CancelConfirmation),
 		slog.Bool("confirmation_secret_configured", len(c.ConfirmationSecret) > 0),
+		slog.Bool("tool_digest_key_configured", c.ToolDigestKey != nil),
 		slog.String("sdk_debug", c.SDKDebug),
 	}
 	return attrs

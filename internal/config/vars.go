@@ -55,7 +55,7 @@ func Vars() []Var {
 				"secrets, and a remote database without a password or certificate verification, are accepted; " +
 				"`AUDIT_HMAC_KEY` may be missing (a public key is used, and the log warns that the chain then proves " +
 				"nothing); `CANCEL_CONFIRMATION` defaults to `if-supported` and `CONFIRMATION_SECRET` may be missing (a " +
-				"public key, with a warning); an `AUDIT_SPILL_DIR` that cannot be written is a warning instead of a refusal to start; " +
+				"public key, with a warning); `TOOL_DIGEST_SIGNING_KEY` may be missing (a public key, with a warning); an `AUDIT_SPILL_DIR` that cannot be written is a warning instead of a refusal to start; " +
 				"`MCP_OAUTH_JWKS_URL` may be plain `http` (a local issuer); and `serve` may listen on a non-loopback " +
 				"address without TLS or `MCP_RESOURCE_URL` (containers; the log warns). `make run` and compose.yaml set it."},
 		{Name: "LOG_LEVEL", Default: "info", Group: groupMode,

@@ -3,6 +3,8 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,6 +44,10 @@ const (
 
 // TestAuditKey is the audit HMAC key of test environments.
 var TestAuditKey = []byte("test audit key: 32 bytes or more, never used in production")
+
+// TestToolDigestSeed is the Ed25519 seed that signs the tool digest in
+// test environments.
+var TestToolDigestSeed = sha256.Sum256([]byte("test tool digest key, never used in production"))
 
 // Options adjusts an environment.
 type Options struct {
@@ -96,10 +102,11 @@ func GenerousLimits() limits.Config {
 func Config(t testing.TB, dsn string, env map[string]string) *config.Config {
 	t.Helper()
 	vars := map[string]string{
-		"DATABASE_URL":     dsn,
-		"AUDIT_HMAC_KEY":   string(TestAuditKey),
-		"MCP_RESOURCE_URL": "http://127.0.0.1/mcp",
-		"AUDIT_SPILL_DIR":  t.TempDir(),
+		"DATABASE_URL":            dsn,
+		"AUDIT_HMAC_KEY":          string(TestAuditKey),
+		"TOOL_DIGEST_SIGNING_KEY": base64.StdEncoding.EncodeToString(TestToolDigestSeed[:]),
+		"MCP_RESOURCE_URL":        "http://127.0.0.1/mcp",
+		"AUDIT_SPILL_DIR":         t.TempDir(),
 		// Waiting for a pooled connection is bounded by a timeout (1s in
 		// production); a loaded test machine must not turn that into a
 		// failure. Tests of the bound set their own.

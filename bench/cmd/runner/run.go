@@ -267,13 +267,16 @@ func (b *bench) locate(ctx context.Context, dir string, getenv func(string) stri
 // mode, as an operator would.
 func (b *bench) prepare(ctx context.Context) error {
 	var hmac, confirm [48]byte
+	var digestSeed [32]byte
 	_, _ = rand.Read(hmac[:])
 	_, _ = rand.Read(confirm[:])
+	_, _ = rand.Read(digestSeed[:])
 	b.adminEnv = append(slices.Clone(b.baseEnv),
 		"MCP_ENV=production",
 		"DATABASE_URL="+b.db.url,
 		"AUDIT_HMAC_KEY="+base64.StdEncoding.EncodeToString(hmac[:]),
 		"CONFIRMATION_SECRET="+base64.StdEncoding.EncodeToString(confirm[:]),
+		"TOOL_DIGEST_SIGNING_KEY="+base64.StdEncoding.EncodeToString(digestSeed[:]),
 	)
 	for _, c := range [][]string{{"migrate"}, {"seed"}} {
 		if _, err := command(ctx, "", b.server, c, b.adminEnv); err != nil {
