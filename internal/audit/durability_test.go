@@ -95,6 +95,22 @@ func TestSpilledRecordsAreReplayedOnce(t *testing.T) {
 			t.Fatalf("%d rows after appending a record id twice, want 1", len(rows))
 		}
 	})
+	t.Run("ARetriedBatchSkipsWhatCommittedUnseen", func(t *testing.T) {
+		// A batch retried after a commit that happened unseen is not marked
+		// replayed: its first attempt does not look record ids up, the
+		// unique index refuses the one already there, and the retry skips
+		// it and appends the rest.
+		again := *r
+		again.Seq, again.Replayed = 0, false
+		fresh := entry("retried-2")
+		if err := app.AppendAudit(context.Background(), sealer(t), []*store.AuditEntry{&again, fresh}); err != nil {
+			t.Fatal(err)
+		}
+		rows := readTrail(t, owner)
+		if len(rows) != 2 || rows[1].CorrelationID != "retried-2" || again.Seq != 0 {
+			t.Fatalf("trail after the retried batch: %d rows, %+v", len(rows), rows)
+		}
+	})
 	t.Run("TheChainVerifiesAndCountsTheReplay", func(t *testing.T) {
 		rep, err := audit.Verify(context.Background(), owner, audit.NewKeyring(sealer(t)))
 		if err != nil || rep.FirstBad != 0 || rep.Replayed != 1 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -134,31 +135,55 @@ func (c *auditColumns) args() []any {
 func GenesisHMAC() []byte { return make([]byte, 32) }
 
 // AppendAudit appends entries to the audit trail in one transaction, in
-// two round trips: the chain lock, its head and the records already there
-// go in one pipelined batch, the batch's one insert and the commit in another. One
-// commit (one fsync) for the whole batch. Entries whose RecordID is
-// already in the trail (a batch whose commit was sent but never
-// acknowledged, retried) are skipped, not inserted twice; Seq is 0 for
-// them afterwards.
+// two round trips: the chain lock and its head go in one pipelined batch,
+// the batch's one insert and the commit in another. One commit (one fsync)
+// for the whole batch. Entries whose RecordID is already in the trail (a
+// batch whose commit was sent but never acknowledged, retried; a spill
+// file replayed) are skipped, not inserted twice; Seq is 0 for them
+// afterwards.
+//
+// Looking the record ids up costs a statement, and a fresh record cannot
+// be there, so a batch of fresh records is inserted without it: the
+// unique index on record_id refuses a record that is there after all, and
+// the batch is then appended again, looking them up. Replayed records are
+// always looked up.
 func (s *Store) AppendAudit(ctx context.Context, seal Sealer, entries []*AuditEntry) error {
-	err := s.run(ctx, func(c *pgxpool.Conn) error {
+	lookUp := false
+	for _, e := range entries {
+		lookUp = lookUp || e.Replayed || e.Fallback != nil
+	}
+	err := s.appendAuditTx(ctx, seal, entries, lookUp)
+	var pgErr *pgconn.PgError
+	if !lookUp && errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "audit_log_record_id" {
+		err = s.appendAuditTx(ctx, seal, entries, true)
+	}
+	return translate("append audit", err)
+}
+
+func (s *Store) appendAuditTx(ctx context.Context, seal Sealer, entries []*AuditEntry, lookUp bool) error {
+	return s.run(ctx, func(c *pgxpool.Conn) error {
 		head := &pgx.Batch{}
 		head.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-		tail, err := chainBatch(ctx, c.Conn(), head, seal, entries)
+		tail, err := chainBatch(ctx, c.Conn(), head, seal, entries, lookUp)
 		if err != nil {
 			return err
 		}
 		tail.Queue("COMMIT")
-		return c.SendBatch(ctx, tail).Close()
+		err = c.SendBatch(ctx, tail).Close()
+		if err != nil && !c.Conn().PgConn().IsClosed() {
+			// The failed batch left its transaction open (aborted): end it
+			// before the connection goes back to the pool.
+			_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		return err
 	})
-	return translate("append audit", err)
 }
 
 // appendAudit chains and inserts entries inside tx, which must be READ
 // COMMITTED, so that the head it reads after the lock is the one the
 // previous holder committed; the lock is held until tx ends.
 func appendAudit(ctx context.Context, tx pgx.Tx, seal Sealer, entries []*AuditEntry) error {
-	tail, err := chainBatch(ctx, tx.Conn(), &pgx.Batch{}, seal, entries)
+	tail, err := chainBatch(ctx, tx.Conn(), &pgx.Batch{}, seal, entries, false)
 	if err != nil {
 		return err
 	}
@@ -168,7 +193,7 @@ func appendAudit(ctx context.Context, tx pgx.Tx, seal Sealer, entries []*AuditEn
 // chainBatch sends batch with the chain lock, the head and the lookup of
 // the entries' record ids appended, and returns the batch of inserts that
 // extends the chain with the entries not yet recorded.
-func chainBatch(ctx context.Context, conn *pgx.Conn, batch *pgx.Batch, seal Sealer, entries []*AuditEntry) (*pgx.Batch, error) {
+func chainBatch(ctx context.Context, conn *pgx.Conn, batch *pgx.Batch, seal Sealer, entries []*AuditEntry, lookUp bool) (*pgx.Batch, error) {
 	ids := make([]string, 0, len(entries))
 	for _, e := range entries {
 		ids = append(ids, e.RecordID)
@@ -188,16 +213,18 @@ func chainBatch(ctx context.Context, conn *pgx.Conn, batch *pgx.Batch, seal Seal
 		}
 		return nil
 	})
-	batch.Queue(auditRecordedSQL, ids).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
+	if lookUp {
+		batch.Queue(auditRecordedSQL, ids).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				present[id] = true
 			}
-			present[id] = true
-		}
-		return rows.Err()
-	})
+			return rows.Err()
+		})
+	}
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, err
 	}
