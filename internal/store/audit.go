@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"time"
@@ -196,6 +198,11 @@ func appendAudit(ctx context.Context, tx pgx.Tx, seal Sealer, entries []*AuditEn
 func chainBatch(ctx context.Context, conn *pgx.Conn, batch *pgx.Batch, seal Sealer, entries []*AuditEntry, lookUp bool) (*pgx.Batch, error) {
 	ids := make([]string, 0, len(entries))
 	for _, e := range entries {
+		if e.RecordID == "" { // every record has an id (internal/audit gives one; callers here may not)
+			var b [16]byte
+			_, _ = rand.Read(b[:])
+			e.RecordID = hex.EncodeToString(b[:])
+		}
 		ids = append(ids, e.RecordID)
 		if e.Fallback != nil {
 			ids = append(ids, e.Fallback.RecordID)
