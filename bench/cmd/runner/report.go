@@ -71,6 +71,25 @@ func (b *bench) auditFallback(ctx context.Context) map[string]float64 {
 	return f
 }
 
+// auditBatching reads how the real server's audit writer grouped its
+// records: records committed and commits made, from its /metrics ("" when
+// it has no such counters).
+func (b *bench) auditBatching(ctx context.Context) string {
+	if b.real.metricsURL == "" {
+		return ""
+	}
+	m, err := scrapeMetrics(ctx, metricsClient(), b.real.metricsURL)
+	if err != nil {
+		return ""
+	}
+	records, ok1 := m[`order_mcp_audit_records_total{result="committed"}`]
+	commits, ok2 := m["order_mcp_audit_commit_duration_seconds_count"]
+	if !ok1 || !ok2 || commits == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f records in %.0f group commits, %.1f per commit", records, commits, records/commits)
+}
+
 // printSummary prints the result in a form to paste into
 // docs/PERFORMANCE.md: what was measured where, with which command, and
 // the tables.
@@ -171,6 +190,9 @@ func (b *bench) printSummary(args []string, ab *abResult, scaling []scalingRow, 
 			b.printf(" %s = %.0f;", n, fallback[n])
 		}
 		b.printf("\n")
+	}
+	if b.batching != "" {
+		b.printf("Audit group commit (the whole session): %s.\n", b.batching)
 	}
 
 	if mem != nil {

@@ -102,6 +102,7 @@ type bench struct {
 	real, bare        *side
 	invalid           []string
 	info              environment
+	batching          string // how the audit writer grouped its records
 }
 
 // environment describes the machine and the software measured.
@@ -187,6 +188,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	fallback := b.auditFallback(ctx)
+	b.batching = b.auditBatching(ctx)
 	var mem *memoryResult
 	if !opts.skipMemory {
 		// The load is over: stop both servers so the memory section's
