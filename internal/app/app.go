@@ -15,6 +15,7 @@ import (
 	"github.com/example/order-mcp/internal/audit"
 	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/config"
+	"github.com/example/order-mcp/internal/confirm"
 	"github.com/example/order-mcp/internal/httpserver"
 	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/mcpserver"
@@ -90,7 +91,8 @@ func WithLimits(c limits.Config) Option { return func(o *options) { o.limits = &
 // WithLockoutPolicy replaces the default lockout policy.
 func WithLockoutPolicy(p limits.Policy) Option { return func(o *options) { o.policy = &p } }
 
-// WithClock is the clock of the lockout and the Redis circuit breaker.
+// WithClock is the clock of the lockout, the Redis circuit breaker and the
+// expiry of confirmations.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
 
 // WithLockoutStore keeps lockout state elsewhere (tests of failing stores).
@@ -223,7 +225,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 	a.Lockout = limits.NewLockout(policy, lockoutStore, o.clock)
 	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
 	a.closers = append(a.closers, stopPruning)
-	go pruneLockouts(pruneCtx, a.Lockout, logger)
+	go prune(pruneCtx, logger, "lockout buckets", a.Lockout.Prune)
+	go prune(pruneCtx, logger, "answered confirmations", a.Store.PruneConfirmations)
 	limitsCfg := limits.Config{
 		PerIP:                cfg.RatePerIP,
 		PerPrincipal:         cfg.RatePerPrincipal,
@@ -258,8 +261,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 	if o.quota > 0 {
 		quota = o.quota
 	}
+	confirmation, err := Confirmation(cfg, logger, o.clock)
+	if err != nil {
+		return nil, err
+	}
 	a.MCP = mcpserver.New(mcpserver.Deps{
-		Tools:         tools.Deps{Store: toolStore, CancelDailyQuota: quota},
+		Tools:         tools.Deps{Store: toolStore, CancelDailyQuota: quota, Confirmation: confirmation},
 		Authenticator: a.Auth,
 		Audit:         a.Audit,
 		Limits:        a.Limits,
@@ -321,8 +328,9 @@ func (a *App) Close() {
 	a.closers = nil
 }
 
-// pruneLockouts forgets stale lockout buckets every ten minutes.
-func pruneLockouts(ctx context.Context, l *limits.Lockout, logger *slog.Logger) {
+// prune forgets stale bookkeeping (lockout buckets, answered
+// confirmations) every ten minutes.
+func prune(ctx context.Context, logger *slog.Logger, what string, f func(context.Context) (int64, error)) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -330,13 +338,48 @@ func pruneLockouts(ctx context.Context, l *limits.Lockout, logger *slog.Logger) 
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := l.Prune(ctx); err != nil {
-				logger.Warn("could not prune lockout buckets", slog.String("error", err.Error()))
+			if n, err := f(ctx); err != nil {
+				logger.Warn("could not prune "+what, slog.String("error", err.Error()))
 			} else if n > 0 {
-				logger.Debug("pruned lockout buckets", slog.Int64("buckets", n))
+				logger.Debug("pruned "+what, slog.Int64("rows", n))
 			}
 		}
 	}
+}
+
+// Confirmation returns what the tools need to ask the user before a
+// destructive call acts (docs/CONFIRMATION.md): CANCEL_CONFIRMATION, and a
+// sealer keyed by CONFIRMATION_SECRET. Without the secret, development
+// uses a fixed, public one and says so; a production process gets here
+// only as stdio (serve refuses to start without it: its replicas must
+// share it), which answers its own questions, and gets a key of its own.
+// now is the clock of expiries (nil: time.Now).
+func Confirmation(cfg *config.Config, logger *slog.Logger, now func() time.Time) (tools.Confirmation, error) {
+	policy, err := confirm.ParsePolicy(cfg.CancelConfirmation)
+	if err != nil {
+		return tools.Confirmation{}, fmt.Errorf("CANCEL_CONFIRMATION: %w", err)
+	}
+	if policy == confirm.Off {
+		logger.Warn("CANCEL_CONFIRMATION=off: destructive tools act without asking the user; only the budgets and quotas " +
+			"bound what a prompt-injected model can do")
+		return tools.Confirmation{Policy: policy}, nil
+	}
+	secret := cfg.ConfirmationSecret
+	switch {
+	case len(secret) > 0:
+	case cfg.Development():
+		logger.Warn("development: CONFIRMATION_SECRET not set; using a public development secret, so anyone can forge " +
+			"the state of a confirmation")
+		secret = confirm.DevelopmentSecret()
+	default:
+		logger.Info("CONFIRMATION_SECRET not set: confirmations are sealed with a key of this process's own")
+		secret = confirm.RandomSecret()
+	}
+	sealer, err := confirm.NewSealer(secret, now)
+	if err != nil {
+		return tools.Confirmation{}, fmt.Errorf("CONFIRMATION_SECRET: %w", err)
+	}
+	return tools.Confirmation{Policy: policy, Sealer: sealer}, nil
 }
 
 // Sealer returns the sealer for AUDIT_HMAC_KEY. In development only, a

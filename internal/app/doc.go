@@ -5,7 +5,7 @@
 // limits, lockout policy, clock and faults they need: the tests exercise
 // the production assembly, never a copy of it.
 //
-// Imports: internal/audit, internal/auth, internal/config, internal/httpserver,
+// Imports: internal/audit, internal/auth, internal/config, internal/confirm, internal/httpserver,
 // internal/limits, internal/mcpserver, internal/metrics, internal/redisstore,
 // internal/store, internal/tools and the go-sdk: every package that builds a
 // component.

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"encoding/base32"
 	"strings"
 	"sync"
@@ -126,6 +127,34 @@ func (c *Call) Finish(ctx context.Context, outcome string) error {
 	e.Outcome = outcome
 	e.RecordedAt = time.Now()
 	e.LatencyMicros = time.Since(c.start).Microseconds()
+	c.mu.Unlock()
+	return c.writer.Write(ctx, &e)
+}
+
+// errRoundAfterFinish means Round was called on a record already written.
+var errRoundAfterFinish = errors.New("audit: a round of a call whose record is already written")
+
+// Round ends one round of a call that goes on within the same request, and
+// waits for its record to commit. In an older protocol's session the SDK
+// asks the user to confirm a destructive call inside one tools/call and
+// runs the tool again with the answer: the round that asked is recorded
+// now, with outcome, and this record goes on as the next round's: the same
+// caller, transport, arguments, trace and correlation id, a new record id,
+// no objects or reason yet, and its latency counted from now.
+func (c *Call) Round(ctx context.Context, outcome string) error {
+	c.mu.Lock()
+	if c.written {
+		c.mu.Unlock()
+		return errRoundAfterFinish
+	}
+	e := c.entry
+	e.Outcome = outcome
+	e.RecordedAt = time.Now()
+	e.LatencyMicros = time.Since(c.start).Microseconds()
+	c.entry.RecordID = NewRecordID()
+	c.entry.ObjectIDs = nil
+	c.entry.Reason = ""
+	c.start = time.Now()
 	c.mu.Unlock()
 	return c.writer.Write(ctx, &e)
 }

@@ -137,6 +137,22 @@ func (l *Limits) AdmitDestructive(ctx context.Context, p *auth.Principal) error 
 	return err
 }
 
+// CheckDestructive refuses, without charging anything, a principal whose
+// budget for destructive calls is already spent. The MCP layer asks it
+// before a destructive call's first round, so a user is never asked to
+// confirm what the budget would refuse; AdmitDestructive charges the round
+// that acts.
+func (l *Limits) CheckDestructive(ctx context.Context, p *auth.Principal) error {
+	c, err := l.cancel.Peek(ctx, "cancel:"+p.Subject)
+	if err != nil {
+		return err
+	}
+	if c.Remaining <= 0 {
+		return &Error{What: "order cancellations for this credential", RetryAfter: time.Until(time.Unix(c.Reset, 0))}
+	}
+	return nil
+}
+
 // Invalid counts a tool call whose arguments were refused. A caller that
 // keeps sending malformed arguments is locked out like a failing login.
 func (l *Limits) Invalid(ctx context.Context, p *auth.Principal) error {

@@ -11,7 +11,8 @@
 // errors.go is the one place that decides what a client sees when
 // something fails.
 //
-// Imports: internal/audit, internal/auth, internal/limits, internal/logging,
+// Imports: internal/audit, internal/auth, internal/confirm (its refusals),
+// internal/limits, internal/logging,
 // internal/refusal, internal/sdkfix, internal/store (error sentinels),
 // internal/tools and the go-sdk. Never internal/httpserver, which wraps it.
 package mcpserver

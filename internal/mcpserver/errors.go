@@ -11,6 +11,7 @@ import (
 
 	"github.com/example/order-mcp/internal/audit"
 	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/confirm"
 	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/refusal"
 	"github.com/example/order-mcp/internal/sdkfix"
@@ -32,7 +33,7 @@ import (
 // publicToolError maps an error a tool handler returned to its catalogue
 // kind and the text the model sees; kind 0 is an unknown error, which the
 // caller turns into an internal error.
-func publicToolError(err error) (refusal.Kind, string) {
+func publicToolError(err error, toolName string) (refusal.Kind, string) {
 	var inputErr *tools.InputError
 	switch {
 	case errors.As(err, &inputErr):
@@ -49,8 +50,29 @@ func publicToolError(err error) (refusal.Kind, string) {
 		return refusal.NoBinding, refusal.NoBinding.Message()
 	case errors.Is(err, store.ErrBusy):
 		return refusal.Unavailable, refusal.Unavailable.Message()
+	case errors.Is(err, tools.ErrCannotAsk):
+		return refusal.ConfirmationUnavailable, refusal.ConfirmationUnavailable.Message(toolName)
+	case errors.Is(err, tools.ErrDeclined):
+		return refusal.Declined, refusal.Declined.Message()
+	case errors.Is(err, confirm.ErrInvalid):
+		return refusal.ConfirmationInvalid, refusal.ConfirmationInvalid.Message()
+	case errors.Is(err, confirm.ErrExpired):
+		return refusal.ConfirmationExpired, refusal.ConfirmationExpired.Message()
+	case errors.Is(err, store.ErrAnswered):
+		return refusal.ConfirmationAnswered, refusal.ConfirmationAnswered.Message()
 	}
 	return 0, ""
+}
+
+// auditReason is the precise reason an error carries for the audit trail
+// (a refused confirmation says which check failed), or "". It is recorded,
+// never shown to the client.
+func auditReason(err error) string {
+	var r interface{ AuditReason() string }
+	if errors.As(err, &r) {
+		return r.AuditReason()
+	}
+	return ""
 }
 
 // unavailableRetry is the Retry-After a client gets when a dependency is

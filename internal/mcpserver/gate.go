@@ -29,8 +29,12 @@ type Limiter interface {
 	// (the HTTP layer charges HTTP calls before MCP, to answer 429).
 	AdmitCall(ctx context.Context, p *auth.Principal) (release func(), err error)
 	// AdmitDestructive charges a call of a destructive tool to the
-	// principal's small budget for such calls.
+	// principal's small budget for such calls. It is charged on the round
+	// that acts, from inside the tool (tools.WithCharge).
 	AdmitDestructive(ctx context.Context, p *auth.Principal) error
+	// CheckDestructive refuses, without charging, a principal whose budget
+	// for destructive calls is spent: before any round of such a call.
+	CheckDestructive(ctx context.Context, p *auth.Principal) error
 	// Invalid records a call whose arguments were refused; repeated
 	// malformed calls lock the caller out for a while.
 	Invalid(ctx context.Context, p *auth.Principal) error
@@ -220,15 +224,27 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 		return toolError(err.Error()), nil
 	}
 
-	// The handler.
+	// The handler. A destructive tool charges its budget itself, on the
+	// round that acts (after the user confirmed it): the charge is handed
+	// to it here.
 	call.Decide(true, "")
-	res, err = next(tools.WithInput(auth.WithPrincipal(ctx, p), req, in), "tools/call", req)
+	hctx := tools.WithInput(auth.WithPrincipal(ctx, p), req, in)
+	if tool.Destructive() {
+		hctx = tools.WithCharge(hctx, func(ctx context.Context) error { return g.limits.AdmitDestructive(ctx, p) })
+	}
+	res, err = next(hctx, "tools/call", req)
 	if err != nil {
 		outcome = "error"
 		return nil, publicRPCError(ctx, log, corr, err)
 	}
 	if r, ok := res.(*mcp.CallToolResult); ok && r.IsError {
-		return g.toolFailed(ctx, log, call, p, corr, r.GetError(), &outcome)
+		return g.toolFailed(ctx, log, call, p, corr, name, r.GetError(), &outcome)
+	}
+	if r, ok := res.(*mcp.CallToolResult); ok && r.InputRequests != nil {
+		// The tool asks the user to confirm (2026-07-28: the client answers
+		// in a new call, which is a round and a record of its own).
+		outcome = tools.OutcomeConfirmationRequested
+		return res, nil
 	}
 	outcome = "ok"
 	return res, nil
@@ -237,8 +253,14 @@ func (g *gate) toolCall(ctx context.Context, next mcp.MethodHandler, req *mcp.Ca
 // toolFailed maps the error a handler returned to what the model sees
 // (see errors.go), records the outcome, and counts a miss towards the
 // enumeration throttle.
-func (g *gate) toolFailed(ctx context.Context, log logger, call *audit.Call, p *auth.Principal, corr string, herr error, outcome *string) (mcp.Result, error) {
-	kind, msg := publicToolError(herr)
+func (g *gate) toolFailed(ctx context.Context, log logger, call *audit.Call, p *auth.Principal, corr, name string, herr error, outcome *string) (mcp.Result, error) {
+	if isLimit(herr) || errors.Is(herr, limits.ErrUnavailable) {
+		// The budget for destructive calls, charged by the tool on the
+		// round that acts: refused as the gate refuses a spent budget.
+		*outcome = refused(call, herr, refusal.RateLimited, "rate limited")
+		return nil, publicRPCError(ctx, log, corr, herr)
+	}
+	kind, msg := publicToolError(herr, name)
 	switch {
 	case kind == 0:
 		log.LogAttrs(ctx, slog.LevelError, "tool failed", slog.String("error", errText(herr)))
@@ -247,8 +269,13 @@ func (g *gate) toolFailed(ctx context.Context, log logger, call *audit.Call, p *
 		*outcome = kind.Name()
 		return nil, publicRPCError(ctx, log, corr, herr)
 	}
-	if kind.Denied() {
+	switch reason := auditReason(herr); {
+	case kind.Denied() && reason != "":
+		call.Decide(false, kind.Name()+": "+reason)
+	case kind.Denied():
 		call.Decide(false, kind.Name())
+	case reason != "":
+		call.Decide(true, reason)
 	}
 	if kind == refusal.NotFound {
 		if err := g.limits.Missed(ctx, p); err != nil {
@@ -292,10 +319,11 @@ func (g *gate) admitCall(ctx context.Context, req *mcp.CallToolRequest, p *auth.
 }
 
 // admitTool applies what the tool declares: the budget for destructive
-// tools, and for lookups by id the enumeration throttle.
+// tools (checked here, charged by the round that acts), and for lookups by
+// id the enumeration throttle.
 func (g *gate) admitTool(ctx context.Context, p *auth.Principal, tool tools.Tool) error {
 	if tool.Destructive() {
-		if err := g.limits.AdmitDestructive(ctx, p); err != nil {
+		if err := g.limits.CheckDestructive(ctx, p); err != nil {
 			return err
 		}
 	}

@@ -84,6 +84,13 @@ const (
 	NotCancellable
 	QuotaExceeded
 
+	// The human confirmation of destructive calls (tool results).
+	ConfirmationUnavailable // format: tool
+	Declined
+	ConfirmationInvalid
+	ConfirmationExpired
+	ConfirmationAnswered
+
 	// Anything else.
 	Internal     // format: correlation id
 	InternalHTTP // a panic before the MCP layer: no id to give
@@ -153,6 +160,20 @@ var table = [...]entry{
 	NotFound:        {"not_found", 0, 0, "Order not found. Check the order id; only orders this credential may see can be looked up.", false},
 	NotCancellable:  {"not_cancellable", 0, 0, "This order has already shipped (or was delivered or returned) and can no longer be cancelled.", false},
 	QuotaExceeded:   {"quota_exceeded", 0, 0, "The daily cancellation limit for this customer has been reached. Try again tomorrow or contact support.", true},
+
+	ConfirmationUnavailable: {"confirmation_unavailable", 0, 0,
+		"Nothing was changed: this server runs %s only after the user confirms it through the client (CANCEL_CONFIRMATION=required), " +
+			"and this client cannot be asked: it declared no form elicitation, or it is a stateless HTTP client of protocol 2025-11-25. " +
+			"Use a client that supports elicitation, or ask the server's operator.", true},
+	Declined: {"declined", 0, 0,
+		"Nothing was changed: the user did not confirm. Do not call this tool again for the same request unless the user asks for it anew.", false},
+	ConfirmationInvalid: {"confirmation_invalid", 0, 0,
+		"Nothing was changed: this confirmation does not belong to this call (it was altered, or issued for another caller or other arguments). " +
+			"Call the tool again to ask the user anew.", true},
+	ConfirmationExpired: {"confirmation_expired", 0, 0,
+		"Nothing was changed: the confirmation expired before it was answered. Call the tool again to ask the user anew.", true},
+	ConfirmationAnswered: {"confirmation_answered", 0, 0,
+		"Nothing was changed: this confirmation was already answered, and an answer counts once. Call the tool again to ask the user anew.", true},
 
 	Internal:     {"error", jsonrpc.CodeInternalError, http.StatusInternalServerError, "Internal error, reference %s. Please try again later.", false},
 	InternalHTTP: {"panic", jsonrpc.CodeInternalError, http.StatusInternalServerError, "Internal error.", false},

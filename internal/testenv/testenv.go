@@ -97,6 +97,10 @@ func GenerousLimits() limits.Config {
 	return limits.Config{PerIP: big, PerPrincipal: big, Concurrency: 1000, CancelPerPrincipal: big, NotFoundPerPrincipal: big}
 }
 
+// TestConfirmationSecret seals the confirmations of test environments.
+// CANCEL_CONFIRMATION is left at its production default, required.
+var TestConfirmationSecret = []byte("test confirmation secret: 32 bytes or more, never in production")
+
 // Config returns the configuration of a test server on dsn: production
 // mode with the test audit key, a loopback listener, and env on top.
 func Config(t testing.TB, dsn string, env map[string]string) *config.Config {
@@ -104,6 +108,7 @@ func Config(t testing.TB, dsn string, env map[string]string) *config.Config {
 	vars := map[string]string{
 		"DATABASE_URL":            dsn,
 		"AUDIT_HMAC_KEY":          string(TestAuditKey),
+		"CONFIRMATION_SECRET":     string(TestConfirmationSecret),
 		"TOOL_DIGEST_SIGNING_KEY": base64.StdEncoding.EncodeToString(TestToolDigestSeed[:]),
 		"MCP_RESOURCE_URL":        "http://127.0.0.1/mcp",
 		"AUDIT_SPILL_DIR":         t.TempDir(),
@@ -214,8 +219,14 @@ func (e *Env) Key(t testing.TB, customerID string, scopes ...auth.Scope) (key, k
 // exactly as `server stdio` builds it (an IOTransport whose output goes
 // through mcpserver.SafeWriter, and the key re-checked on every call), over
 // a net.Pipe instead of stdin and stdout. version "" means the client's
-// default.
+// default. The client's user accepts every confirmation (see Client).
 func (e *Env) Connect(t testing.TB, key, version string) *mcp.ClientSession {
+	t.Helper()
+	return e.ConnectClient(t, key, Client{Version: version})
+}
+
+// ConnectClient is Connect with the client c describes.
+func (e *Env) ConnectClient(t testing.TB, key string, c Client) *mcp.ClientSession {
 	t.Helper()
 	ctx := context.Background()
 	clientEnd, serverEnd := net.Pipe()
@@ -226,13 +237,13 @@ func (e *Env) Connect(t testing.TB, key, version string) *mcp.ClientSession {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ss.Close() })
-	return e.connect(t, ct, version)
+	return e.connect(t, ct, c)
 }
 
-func (e *Env) connect(t testing.TB, transport mcp.Transport, version string) *mcp.ClientSession {
+func (e *Env) connect(t testing.TB, transport mcp.Transport, c Client) *mcp.ClientSession {
 	t.Helper()
-	client := mcp.NewClient(&mcp.Implementation{Name: "testenv-client", Version: "1"}, nil)
-	cs, err := client.Connect(context.Background(), transport, &mcp.ClientSessionOptions{ProtocolVersion: version})
+	client := mcp.NewClient(&mcp.Implementation{Name: "testenv-client", Version: "1"}, c.options())
+	cs, err := client.Connect(context.Background(), transport, &mcp.ClientSessionOptions{ProtocolVersion: c.Version})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,14 +266,21 @@ func (e *Env) URL(t testing.TB) string {
 }
 
 // ConnectHTTP opens an MCP client session over Streamable HTTP, sending key
-// as the bearer credential.
+// as the bearer credential. The client's user accepts every confirmation
+// (see Client).
 func (e *Env) ConnectHTTP(t testing.TB, key, version string) *mcp.ClientSession {
+	t.Helper()
+	return e.ConnectHTTPClient(t, key, Client{Version: version})
+}
+
+// ConnectHTTPClient is ConnectHTTP with the client c describes.
+func (e *Env) ConnectHTTPClient(t testing.TB, key string, c Client) *mcp.ClientSession {
 	t.Helper()
 	return e.connect(t, &mcp.StreamableClientTransport{
 		Endpoint:   e.URL(t),
 		HTTPClient: BearerClient(key),
 		MaxRetries: -1,
-	}, version)
+	}, c)
 }
 
 // BearerClient is an HTTP client that sends key as a bearer credential.

@@ -352,3 +352,7 @@ func (s *probeStore) CancelOrder(_ context.Context, _ store.Write, req store.Can
 	s.record(req.OrderID)
 	return store.CancelOutcome{}, store.ErrNotFound
 }
+
+func (s *probeStore) AnswerConfirmation(context.Context, string, string, time.Time) error {
+	return store.ErrAnswered // never reached: every order is "not found" before anyone is asked
+}

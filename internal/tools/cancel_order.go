@@ -2,7 +2,9 @@ package tools
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -84,8 +86,29 @@ func cancelOrder(ctx context.Context, c *Call, in CancelOrderInput) (CancelResul
 		return CancelResult{}, err
 	}
 	c.Touch(req.order.String())
-	// The cancellation and its audit record commit together.
-	w, err := c.Write()
+	// The same access-bound read as get_order_status first: "not found"
+	// (another customer's order too), "already cancelled" (the idempotent
+	// answer) and "no longer cancellable" are answered at once, exactly as
+	// without confirmation, so asking reveals nothing and is asked only
+	// about a cancellation that can happen.
+	o, err := c.Deps.Store.GetOrder(ctx, c.Access, req.order.String())
+	if err != nil {
+		return CancelResult{}, err
+	}
+	switch o.Status {
+	case store.StatusCancelled:
+		return alreadyCancelled(o), nil
+	case store.StatusPending, store.StatusProcessing:
+	default:
+		return CancelResult{}, store.ErrNotCancellable
+	}
+	if err := c.Confirm(ctx, cancelQuestion(o), "Cancel order "+orderID(o.ID)); err != nil {
+		return CancelResult{}, err
+	}
+	// The cancellation and its audit record commit together. The store
+	// decides again, under a row lock: the order may have moved since the
+	// question was asked.
+	w, err := c.Write(ctx)
 	if err != nil {
 		return CancelResult{}, err
 	}
@@ -101,4 +124,28 @@ func cancelOrder(ctx context.Context, c *Call, in CancelOrderInput) (CancelResul
 		OrderID: out.OrderID, Status: out.Status, CancelledAt: timestamp(out.CancelledAt),
 		AlreadyCancelled: out.AlreadyCancelled,
 	}, nil
+}
+
+// alreadyCancelled is the idempotent answer for an order found cancelled.
+func alreadyCancelled(o *store.Order) CancelResult {
+	var at time.Time
+	if o.CancelledAt != nil {
+		at = *o.CancelledAt
+	}
+	return CancelResult{OrderID: o.ID, Status: store.StatusCancelled, CancelledAt: timestamp(at), AlreadyCancelled: true}
+}
+
+// cancelQuestion is what the user is asked before an order is cancelled:
+// fixed words and values the server controls and has checked (the order
+// id's shape, a status from the closed set, a count, an amount in an ISO
+// currency), never the customer's own text (names, delivery instructions)
+// and never a request for a secret.
+func cancelQuestion(o *store.Order) string {
+	items := "items"
+	if o.ItemCount == 1 {
+		items = "item"
+	}
+	total := money(o.TotalCents, o.Currency)
+	return fmt.Sprintf("Cancel order %s? It is %s, with %d %s, total %s %s. A cancelled order cannot be reinstated.",
+		orderID(o.ID), status(o.Status), o.ItemCount, items, total.Amount, total.Currency)
 }

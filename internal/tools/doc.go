@@ -23,7 +23,7 @@
 //     from the caller, and returns store errors unchanged: the MCP layer
 //     maps every error to a safe message in one place.
 //
-// Imports: internal/audit, internal/auth, internal/privacy, internal/refusal,
+// Imports: internal/audit, internal/auth, internal/confirm, internal/privacy, internal/refusal,
 // internal/sanitize, internal/store, the go-sdk and jsonschema-go (the input
 // schemas).
 package tools

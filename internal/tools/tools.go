@@ -6,6 +6,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -36,6 +37,9 @@ type Store interface {
 	GetOrder(ctx context.Context, a store.Access, orderID string) (*store.Order, error)
 	ListRecentOrders(ctx context.Context, a store.Access, customerID, status string, limit int) ([]store.OrderSummary, error)
 	CancelOrder(ctx context.Context, w store.Write, req store.CancelRequest) (store.CancelOutcome, error)
+	// AnswerConfirmation records the first answer to a confirmation
+	// (destructive.go); store.ErrAnswered when it has one already.
+	AnswerConfirmation(ctx context.Context, nonce, answer string, expiresAt time.Time) error
 }
 
 // Deps are the tools' dependencies.
@@ -45,6 +49,9 @@ type Deps struct {
 	// 24 hours, whoever asks. It bounds what an injected instruction can do
 	// to a customer's order history.
 	CancelDailyQuota int
+	// Confirmation asks the user before a destructive tool acts
+	// (destructive.go).
+	Confirmation Confirmation
 }
 
 // Tool is one tool of the surface: what the model sees, the scopes a
@@ -89,8 +96,10 @@ func (t Tool) Check(args json.RawMessage) error { _, err := t.decode(args); retu
 // destructive unless it says otherwise, so a new tool that forgets its
 // annotations is charged to the small budget for destructive calls
 // (RATE_LIMIT_CANCEL) rather than escaping it.
-func (t Tool) Destructive() bool {
-	a := t.def.Annotations
+func (t Tool) Destructive() bool { return destructive(t.def) }
+
+func destructive(def *mcp.Tool) bool {
+	a := def.Annotations
 	if a == nil {
 		return true
 	}
@@ -154,8 +163,13 @@ func Define[In input, Out any](def *mcp.Tool, scopes []auth.Scope, h Handler[In,
 				if err != nil {
 					return errorResult(err), nil
 				}
+				c.input, c.destructive = in, destructive(&d)
 				out, err := h(ctx, c, in)
 				if err != nil {
+					var ask *question
+					if errors.As(err, &ask) { // the user must confirm first
+						return c.ask(ctx, ask)
+					}
 					var wire *jsonrpc.Error
 					if errors.As(err, &wire) {
 						return nil, wire
@@ -255,6 +269,15 @@ type Call struct {
 	Deps Deps
 
 	record *audit.Call
+	// input is the decoded arguments, whose digest binds a confirmation.
+	input any
+	// destructive tools write only once Confirm allowed it (confirmed,
+	// with the reason for the audit record), charging their budget
+	// through charge (destructive.go).
+	destructive bool
+	confirmed   bool
+	because     string
+	charge      func(context.Context) error
 }
 
 // errNoPrincipal means a handler ran without a caller in its context. The
@@ -274,7 +297,7 @@ func newCall(ctx context.Context, req *mcp.CallToolRequest, d Deps) (*Call, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Call{Request: req, Principal: p, Access: a, Deps: d, record: audit.CallFrom(ctx)}, nil
+	return &Call{Request: req, Principal: p, Access: a, Deps: d, record: audit.CallFrom(ctx), charge: chargeFrom(ctx)}, nil
 }
 
 // Touch records the objects the call reads or changes, for the audit
@@ -288,11 +311,25 @@ func (c *Call) Touch(ids ...string) {
 // Write returns what a store write needs: the caller's binding and this
 // call's audit record, which the store commits in the same transaction as
 // the change. Call Committed once the write succeeded.
-func (c *Call) Write() (store.Write, error) {
+//
+// A destructive tool's write needs Confirm's leave and is charged to the
+// caller's budget for destructive calls here, on the round that acts.
+func (c *Call) Write(ctx context.Context) (store.Write, error) {
 	if c.record == nil {
 		return store.Write{}, errNoRecord
 	}
-	c.record.Decide(true, "")
+	if c.destructive {
+		switch {
+		case !c.confirmed:
+			return store.Write{}, errUnconfirmed
+		case c.charge == nil:
+			return store.Write{}, errNoCharge
+		}
+		if err := c.charge(ctx); err != nil {
+			return store.Write{}, err
+		}
+	}
+	c.record.Decide(true, c.because)
 	entry, seal := c.record.ForTx()
 	return store.NewWrite(c.Access, entry, seal), nil
 }

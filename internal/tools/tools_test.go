@@ -89,19 +89,26 @@ type cancelResult struct {
 }
 
 // transports are the ways a client reaches the tools: in memory (the same
-// code path as stdio), and Streamable HTTP in both protocol generations.
+// code path as stdio) in both protocol generations, and Streamable HTTP in
+// both. Every client declares elicitation and its user accepts; a stateless
+// 2025-11-25 HTTP client still cannot be asked (the server cannot send it a
+// request), so under the production default it cannot cancel.
 var transports = []struct {
-	name     string
-	protocol string
-	connect  func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession
+	name       string
+	protocol   string
+	canBeAsked bool
+	connect    func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession
 }{
-	{"InMemory", testenv.Protocol20260728, func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession {
+	{"InMemory", testenv.Protocol20260728, true, func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession {
 		return e.Connect(t, key, "")
 	}},
-	{"HTTP-2025-11-25", testenv.Protocol20251125, func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession {
+	{"InMemory-2025-11-25", testenv.Protocol20251125, true, func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession {
+		return e.Connect(t, key, testenv.Protocol20251125)
+	}},
+	{"HTTP-2025-11-25", testenv.Protocol20251125, false, func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession {
 		return e.ConnectHTTP(t, key, testenv.Protocol20251125)
 	}},
-	{"HTTP-2026-07-28", testenv.Protocol20260728, func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession {
+	{"HTTP-2026-07-28", testenv.Protocol20260728, true, func(t *testing.T, e *testenv.Env, key string) *mcp.ClientSession {
 		return e.ConnectHTTP(t, key, testenv.Protocol20260728)
 	}},
 }
@@ -160,6 +167,16 @@ func TestToolsOverEveryTransport(t *testing.T) {
 					t.Fatal("no pending order to cancel")
 				}
 				id := pending.Orders[0].OrderID
+				if !tr.canBeAsked {
+					res := testenv.Call(t, cs, "cancel_order", map[string]any{"order_id": id})
+					if !res.IsError || !strings.Contains(testenv.Text(res), "CANCEL_CONFIRMATION=required") {
+						t.Fatalf("a client that cannot be asked: got %v %q", res.IsError, testenv.Text(res))
+					}
+					if after := testenv.Decode[orderStatus](t, testenv.Call(t, cs, "get_order_status", map[string]any{"order_id": id})); after.Status != "pending" {
+						t.Fatalf("refused, yet the order is %s", after.Status)
+					}
+					return
+				}
 				first := testenv.Decode[cancelResult](t, testenv.Call(t, cs, "cancel_order", map[string]any{"order_id": id, "reason": "ordered_by_mistake"}))
 				again := testenv.Decode[cancelResult](t, testenv.Call(t, cs, "cancel_order", map[string]any{"order_id": id}))
 				if first.Status != "cancelled" || first.AlreadyCancelled || !again.AlreadyCancelled {
