@@ -7,6 +7,7 @@ package mcpserver_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
+	"github.com/example/order-mcp/internal/tools"
 )
 
 // TestOneAuditRecordPerToolCall makes one call per outcome the MCP layer
@@ -262,38 +264,71 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 	})
 }
 
-// TestNoResultBeforeItsRecord checks that a tool result is released only
-// after its record is committed, and that a call whose record cannot be
-// committed returns an internal error instead of the data (fail closed).
+// TestNoResultBeforeItsRecord checks, for every tool of tools.All() that
+// only reads, that a result is released only after its record is
+// committed, and that a call whose record cannot be committed returns an
+// internal error instead of the data (fail closed). Destructive tools
+// commit their record with their change (TestCancelCommitsWithItsRecord).
 func TestNoResultBeforeItsRecord(t *testing.T) {
 	olivia := customers[5]
-	own := func(env *testenv.Env) string { return ordersOf(t, env, olivia.ID)[0] }
+	var readers []tools.Tool
+	for _, tool := range tools.All() {
+		if !tool.Destructive() {
+			readers = append(readers, tool)
+		}
+	}
+	if len(readers) == 0 {
+		t.Fatal("no tool of tools.All() only reads: the attack has no target")
+	}
+	fixture := func(env *testenv.Env) testenv.Fixture {
+		return testenv.Fixture{OrderID: ordersOf(t, env, olivia.ID)[0], CustomerID: olivia.ID}
+	}
 
 	t.Run("ResultWaitsForTheCommit", func(t *testing.T) {
 		env := testenv.New(t, dsn, testenv.Options{})
-		key, _ := env.Key(t, olivia.ID, auth.ScopeRead)
+		key, _ := env.Key(t, olivia.ID, toolScopes()...)
 		cs := env.Connect(t, key, "")
-		id := own(env)
-		before := auditHead(t, env)
-		release := testenv.HoldAuditChainLock(t, env.DSN)
-		done := make(chan *mcp.CallToolResult, 1)
-		go func() {
-			res, _ := callTool(cs, "get_order_status", map[string]any{"order_id": id})
-			done <- res
-		}()
-		testenv.WaitForAuditChainWaiter(t, env.DSN)
-		select {
-		case res := <-done:
-			t.Fatalf("result released while its record could not commit: %s", output(res))
-		case <-time.After(100 * time.Millisecond):
-		}
-		release()
-		res := <-done
-		if got := testenv.Decode[orderStatus](t, res); got.OrderID != id {
-			t.Fatalf("got %+v", got)
-		}
-		if rec := oneRecord(t, env, before); rec.Outcome != "ok" {
-			t.Fatalf("record %+v", rec)
+		f := fixture(env)
+		for _, tool := range readers {
+			t.Run(tool.Name(), func(t *testing.T) {
+				args := argsFor(t, tool, f)
+				before := auditHead(t, env)
+				release := testenv.HoldAuditChainLock(t, env.DSN)
+				type answer struct {
+					res      *mcp.CallToolResult
+					recorded []string // the call's records when its result arrived
+					err      error
+				}
+				done := make(chan answer, 1)
+				go func() {
+					res, err := callTool(cs, tool.Name(), args)
+					recorded, qerr := env.OwnerQueryStrings(t,
+						"SELECT outcome FROM audit_log WHERE seq > $1 AND kind = 'tool_call'", before)
+					done <- answer{res, recorded, errors.Join(err, qerr)}
+				}()
+				// The committer is now blocked with the call's record. A
+				// result released before its record commits would be on its
+				// way: give it a moment to show up. (The wait only gives a
+				// faulty server the chance to fail; a correct one passes
+				// however long it is.)
+				testenv.WaitForAuditChainWaiter(t, env.DSN)
+				select {
+				case a := <-done:
+					t.Fatalf("result released while its record could not commit: %s", output(a.res))
+				case <-time.After(100 * time.Millisecond):
+				}
+				release()
+				a := <-done
+				if a.err != nil || a.res == nil || a.res.IsError {
+					t.Fatalf("after the commit: %v %s", a.err, output(a.res))
+				}
+				if !slices.Equal(a.recorded, []string{"ok"}) {
+					t.Fatalf("the result arrived when the trail held %v of its record: released before the commit", a.recorded)
+				}
+				if rec := oneRecord(t, env, before); rec.Outcome != "ok" {
+					t.Fatalf("record %+v", rec)
+				}
+			})
 		}
 	})
 
@@ -311,29 +346,23 @@ func TestNoResultBeforeItsRecord(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			env := testenv.New(t, dsn, testenv.Options{})
-			key, _ := env.Key(t, olivia.ID, auth.ScopeRead)
+			key, _ := env.Key(t, olivia.ID, toolScopes()...)
 			cs := env.Connect(t, key, "")
 			overHTTP := env.ConnectHTTP(t, key, testenv.Protocol20251125)
-			id := own(env)
+			f := fixture(env)
 			before := auditHead(t, env)
 			tc.break_(t, env)
 			for _, s := range []*mcp.ClientSession{cs, overHTTP} {
-				for _, c := range []struct {
-					tool string
-					args map[string]any
-				}{
-					{"get_order_status", map[string]any{"order_id": id}},
-					{"list_recent_orders", map[string]any{}},
-				} {
-					res, err := callTool(s, c.tool, c.args)
+				for _, tool := range readers {
+					res, err := callTool(s, tool.Name(), argsFor(t, tool, f))
 					if err != nil {
-						t.Fatalf("%s: %v", c.tool, err)
+						t.Fatalf("%s: %v", tool.Name(), err)
 					}
 					ref := internalReference(t, res)
 					out := output(res)
-					for _, data := range []string{id, olivia.ID, "Olivia", "placed_at", "timeline", "orders"} {
+					for _, data := range []string{f.OrderID, olivia.ID, "Olivia", "placed_at", "timeline", "orders"} {
 						if strings.Contains(out, data) {
-							t.Fatalf("%s released data (%q) without its record: %s", c.tool, data, out)
+							t.Fatalf("%s released data (%q) without its record: %s", tool.Name(), data, out)
 						}
 					}
 					if len(logged(t, env, "audit record not committed; result withheld", ref)) != 1 {

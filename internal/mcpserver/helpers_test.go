@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +15,14 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/example/order-mcp/internal/auth"
 	"github.com/example/order-mcp/internal/dbtest"
 	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/refusal"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
+	"github.com/example/order-mcp/internal/tools"
 )
 
 var dsn string
@@ -34,8 +37,12 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Main(m, &dsn)) }
 //	customers[0]: audit records of every outcome
 //	customers[1]: cancel_order and its record in one transaction
 //	customers[2], customers[3]: tenant isolation
-//	customers[4]: scopes, staff masking
-//	customers[5]: panics, error mapping, fail-closed audit
+//	customers[4]: scopes, unbound credentials, staff masking
+//	customers[5]: panics, error mapping, fail-closed audit, limits
+//
+// Tests that attack "every tool" iterate tools.All() and build each
+// call's arguments from the tool's schema (testenv.Args), so that a new
+// tool is attacked without anyone editing them.
 
 var customers = demo.Customers()
 
@@ -338,5 +345,150 @@ func forbiddenCode(t *testing.T, err error) {
 	var we *jsonrpc.Error
 	if !errors.As(err, &we) || we.Code != refusal.CodeForbidden {
 		t.Errorf("error %T %v, want JSON-RPC error %d", err, err, refusal.CodeForbidden)
+	}
+}
+
+// missingOrder is an order id no customer has.
+const missingOrder = "ord_0000000000000000"
+
+// transports are the two ways a client reaches the MCP layer: stdio's
+// path (in memory, where the MCP layer is the only control) and
+// Streamable HTTP.
+var transports = []struct {
+	name    string
+	connect func(t *testing.T, env *testenv.Env, key string) *mcp.ClientSession
+}{
+	{"InMemory", func(t *testing.T, env *testenv.Env, key string) *mcp.ClientSession { return env.Connect(t, key, "") }},
+	{"HTTP", func(t *testing.T, env *testenv.Env, key string) *mcp.ClientSession {
+		return env.ConnectHTTP(t, key, "")
+	}},
+}
+
+// toolScopes is every scope some tool requires, in tools.All() order: a
+// caller holding them may call every tool.
+func toolScopes() []auth.Scope {
+	var all []auth.Scope
+	for _, tool := range tools.All() {
+		for _, s := range tool.Scopes() {
+			if !slices.Contains(all, s) {
+				all = append(all, s)
+			}
+		}
+	}
+	return all
+}
+
+// lookups are the tools that look an order up by id: those under the
+// enumeration throttle, and those whose answer must not tell another
+// customer's order from one that does not exist. The test fails when
+// there are none, since every attack on them would then pass vacuously.
+func lookups(t *testing.T) []tools.Tool {
+	t.Helper()
+	var out []tools.Tool
+	for _, tool := range tools.All() {
+		if tool.LooksUpByID() {
+			out = append(out, tool)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no tool of tools.All() looks anything up by id: the attack has no target (delete it if that is right)")
+	}
+	return out
+}
+
+// argsFor returns valid arguments for tool aimed at f, read off its
+// schema (testenv.Args).
+func argsFor(t *testing.T, tool tools.Tool, f testenv.Fixture) map[string]any {
+	t.Helper()
+	args, ok := testenv.Args(tool, f)
+	if !ok {
+		t.Fatalf("%s: testenv.Args cannot build arguments for this tool; teach it the new property", tool.Name())
+	}
+	return args
+}
+
+// controlArgs are the arguments of a control call of tool: a call that
+// must get past the control under test. They are argsFor's, except that a
+// destructive tool is aimed at an order that does not exist, so that the
+// control changes nothing and needs nobody's confirmation, and still
+// passes every check made before the tool looks the order up.
+func controlArgs(t *testing.T, tool tools.Tool, f testenv.Fixture) map[string]any {
+	t.Helper()
+	if tool.Destructive() {
+		f.OrderID = missingOrder
+	}
+	return argsFor(t, tool, f)
+}
+
+// bookkeeping are the statements a tool call may run however it ends: its
+// audit record, the credential's lookup and last use, and lockout state,
+// with the transactions they run in. Anything else is work done for the
+// caller, and a refused call does none: the tests assert "nothing but
+// bookkeeping ran" rather than "no order statement ran", so that a new
+// tool's statements are watched without being listed here. A new kind of
+// bookkeeping goes on this list, with its reason.
+var bookkeeping = []string{
+	"begin", "commit", "rollback",
+	"lock_audit_chain", "audit_chain_head", "audit_records_present", "insert_audit", // the call's audit record
+	"lookup_api_key", "touch_api_key", // authentication (stdio re-checks its key on every call)
+	"locked_until", "ensure_lockout", "select_lockout", "upsert_lockout", "prune_lockouts", // lockouts
+}
+
+// work returns the statements env ran since its query log was last reset
+// that are not bookkeeping.
+func work(env *testenv.Env) []string {
+	var out []string
+	for _, q := range env.Queries.Events() {
+		if !slices.Contains(bookkeeping, q.Name) {
+			out = append(out, q.Name)
+		}
+	}
+	return out
+}
+
+// noWork fails the test if env ran anything but bookkeeping since its
+// query log was reset: a refused call is refused before any of the tool's
+// work.
+func noWork(t *testing.T, env *testenv.Env, what string) {
+	t.Helper()
+	if w := work(env); len(w) > 0 {
+		t.Fatalf("%s: statements ran for a refused call: %v", what, w)
+	}
+}
+
+// didWork fails the test unless env ran a customer-data statement since
+// its query log was reset (every one runs under the caller's binding,
+// set_access, first): the control showing that noWork watches calls that
+// would otherwise have worked.
+func didWork(t *testing.T, env *testenv.Env, what string) {
+	t.Helper()
+	if !slices.Contains(work(env), "set_access") {
+		t.Fatalf("%s: the control call ran no customer-data statement: %v", what, work(env))
+	}
+}
+
+// refusedAs reports whether a call's answer is a refusal of kind: a
+// JSON-RPC error with its code, or, for a kind answered as a tool result
+// (whose text takes no arguments), that result.
+func refusedAs(kind refusal.Kind, res *mcp.CallToolResult, err error) bool {
+	var we *jsonrpc.Error
+	if errors.As(err, &we) {
+		return kind.Code() != 0 && we.Code == kind.Code()
+	}
+	return kind.Code() == 0 && res != nil && res.IsError && testenv.Text(res) == kind.Message()
+}
+
+// gotPast checks the answer to a control call (see controlArgs): it is
+// not a refusal of kind, and the tool did customer-data work. A
+// destructive tool's control may stop before that work (to ask the user
+// to confirm, say) and is then held to the first check alone; once it
+// answers "not found", it has looked the order up.
+func gotPast(t *testing.T, env *testenv.Env, tool tools.Tool, kind refusal.Kind, res *mcp.CallToolResult, err error) {
+	t.Helper()
+	if refusedAs(kind, res, err) {
+		t.Fatalf("the control call was refused too: %v %s", err, output(res))
+	}
+	if !tool.Destructive() || refusedAs(refusal.NotFound, res, err) {
+		didWork(t, env, tool.Name())
 	}
 }

@@ -3,6 +3,7 @@ package mcpserver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,9 @@ import (
 	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/limits"
 	"github.com/example/order-mcp/internal/refusal"
+	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
+	"github.com/example/order-mcp/internal/tools"
 )
 
 // TestLimitsHoldOverStdio floods the tools over the stdio code path, where
@@ -136,5 +139,75 @@ func TestRefusedCallsCountAgainstTheLimit(t *testing.T) {
 	}
 	if rateLimited != 7 {
 		t.Fatalf("%d of 10 refused calls were rate limited under a limit of 3, want 7", rateLimited)
+	}
+}
+
+// TestEveryLookupByIDIsThrottledForEnumeration guesses order ids with each
+// tool of tools.All() that looks an order up by id. Each miss answers "not
+// found" until the caller's budget for misses is spent; the miss over it
+// is refused with the rate-limit code; from then on every lookup by id,
+// with any such tool and even of the caller's own order, is refused before
+// any of its work and recorded as rate limited, while tools that look
+// nothing up still serve the caller. The control: another caller makes the
+// same lookups and gets past the throttle.
+func TestEveryLookupByIDIsThrottledForEnumeration(t *testing.T) {
+	const budget = 2
+	rates := testenv.GenerousLimits()
+	rates.NotFoundPerPrincipal = limiter.Rate{Period: time.Hour, Limit: budget}
+	env := testenv.New(t, dsn, testenv.Options{Limits: &rates, Lockout: &noLockout})
+	olivia := customers[5]
+	// Shipped: a destructive tool finds it and changes nothing.
+	own := ordersOf(t, env, olivia.ID, store.StatusShipped, store.StatusDelivered)[0]
+	restoreOrders(t, env, own)
+	fixture := testenv.Fixture{OrderID: own, CustomerID: olivia.ID}
+	rateLimited := func(t *testing.T, res *mcp.CallToolResult, err error) {
+		t.Helper()
+		if !refusedAs(refusal.RateLimited, res, err) || res != nil {
+			t.Fatalf("want the rate-limit refusal, got %v %s", err, output(res))
+		}
+	}
+	for _, guesser := range lookups(t) {
+		t.Run("GuessingWith/"+guesser.Name(), func(t *testing.T) {
+			key, _ := env.Key(t, olivia.ID, toolScopes()...)
+			other, _ := env.Key(t, olivia.ID, toolScopes()...) // the control's
+			cs := env.Connect(t, key, "")
+			guess := func(i int) (*mcp.CallToolResult, error) {
+				return callTool(cs, guesser.Name(), argsFor(t, guesser, testenv.Fixture{OrderID: fmt.Sprintf("ord_%016d", i+1), CustomerID: olivia.ID}))
+			}
+			for i := range budget {
+				if res, err := guess(i); !refusedAs(refusal.NotFound, res, err) {
+					t.Fatalf("guess %d: %v %s, want not found", i+1, err, output(res))
+				}
+			}
+			res, err := guess(budget)
+			rateLimited(t, res, err)
+
+			for _, tool := range tools.All() {
+				if !tool.LooksUpByID() {
+					t.Run(tool.Name()+"StillServes", func(t *testing.T) {
+						res, err := callTool(cs, tool.Name(), controlArgs(t, tool, fixture))
+						if refusedAs(refusal.RateLimited, res, err) {
+							t.Fatalf("a tool that looks nothing up is throttled: %v", err)
+						}
+					})
+					continue
+				}
+				t.Run(tool.Name()+"IsRefusedBeforeItRuns", func(t *testing.T) {
+					env.Queries.Reset()
+					before := auditHead(t, env)
+					res, err := callTool(cs, tool.Name(), argsFor(t, tool, fixture))
+					rateLimited(t, res, err)
+					noWork(t, env, tool.Name())
+					if rec := oneRecord(t, env, before); rec.Decision != "denied" || rec.Outcome != refusal.RateLimited.Name() {
+						t.Fatalf("record %+v", rec)
+					}
+				})
+				t.Run(tool.Name()+"ServesAnotherCaller", func(t *testing.T) {
+					env.Queries.Reset()
+					res, err := callTool(env.Connect(t, other, ""), tool.Name(), controlArgs(t, tool, fixture))
+					gotPast(t, env, tool, refusal.RateLimited, res, err)
+				})
+			}
+		})
 	}
 }

@@ -33,9 +33,9 @@ func Args(tool tools.Tool, f Fixture) (map[string]any, bool) {
 	}
 	for name, p := range schema.Properties {
 		switch {
-		case strings.HasPrefix(p.Pattern, "^ord_"):
+		case namesOrder(p):
 			args[name] = f.OrderID
-		case strings.HasPrefix(p.Pattern, "^cus_"):
+		case namesCustomer(p):
 			args[name] = f.CustomerID
 		case !required[name]:
 		case len(p.Enum) > 0:
@@ -50,3 +50,37 @@ func Args(tool tools.Tool, f Fixture) (map[string]any, bool) {
 	}
 	return args, true
 }
+
+// Required returns the arguments of args that the tool's schema requires:
+// the smallest call Args can build, for attacks that must also hold when
+// an optional argument (a customer id, say) is left out.
+func Required(tool tools.Tool, args map[string]any) map[string]any {
+	out := map[string]any{}
+	if schema, ok := tool.Def().InputSchema.(*jsonschema.Schema); ok {
+		for _, r := range schema.Required {
+			if v, ok := args[r]; ok {
+				out[r] = v
+			}
+		}
+	}
+	return out
+}
+
+// NamesCustomer reports whether the tool takes an argument naming a
+// customer (recognised by its id pattern, as Args recognises it): the
+// tools a customer-bound caller could point at another customer.
+func NamesCustomer(tool tools.Tool) bool {
+	schema, ok := tool.Def().InputSchema.(*jsonschema.Schema)
+	if !ok {
+		return false
+	}
+	for _, p := range schema.Properties {
+		if namesCustomer(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func namesOrder(p *jsonschema.Schema) bool    { return strings.HasPrefix(p.Pattern, "^ord_") }
+func namesCustomer(p *jsonschema.Schema) bool { return strings.HasPrefix(p.Pattern, "^cus_") }
