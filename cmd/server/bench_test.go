@@ -12,7 +12,7 @@ import (
 	"github.com/example/order-mcp/internal/testenv"
 )
 
-// The performance targets of the README, checked by make bench on the
+// The performance targets of docs/TESTING.md, checked by make bench-micro on the
 // development machine class (2 cores): a tool call over HTTP through the
 // whole chain (address limit, lockout check, authentication, inspection,
 // principal limit, the gate, two SQL round trips in a read-only

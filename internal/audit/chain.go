@@ -147,7 +147,7 @@ type VerifyReport struct {
 // inserted, deleted or reordered, or sealed by a key that is not in the
 // keyring, or sealed by the public development key after a record sealed
 // by a real one. Truncating the newest rows cannot be detected from the
-// table alone; the README explains how to anchor the head.
+// table alone; docs/AUDIT.md explains how to anchor the head.
 func Verify(ctx context.Context, r Reader, keys *Keyring) (VerifyReport, error) {
 	var (
 		rep     VerifyReport

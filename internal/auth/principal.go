@@ -13,7 +13,7 @@ import (
 // that a tool's declaration can only name scopes this package defines.
 type Scope string
 
-// The scopes of the interface contract ("Scopes and callers" in the README).
+// The scopes of the interface contract (docs/ACCESS.md, "Scopes").
 const (
 	// ScopeRead reads order status and lists orders.
 	ScopeRead Scope = "orders:read"

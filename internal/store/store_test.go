@@ -103,7 +103,7 @@ func TestCustomerScoping(t *testing.T) {
 
 	// The same attacks through a connection that bypasses row-level
 	// security (the owner, a superuser here): the customer filter in every
-	// statement must hold on its own, as the README promises.
+	// statement must hold on its own, as docs/ACCESS.md promises.
 	t.Run("GoFilterHoldsWithoutRowLevelSecurity", func(t *testing.T) {
 		owner := dbtest.Owner(t, dsn)
 		asAlice := store.CustomerAccess(alice.ID)
