@@ -9,10 +9,12 @@
 //     server with its tools.
 //   - serve.go runs Streamable HTTP; stdio.go runs stdio as MCP_API_KEY;
 //     admin.go holds migrate, seed, keys and audit verify, each recorded in
-//     the audit trail.
+//     the audit trail; tools.go prints the signed digest of the tool
+//     surface (`tools digest`), which needs no database.
 //
 // Imports: internal/app, internal/audit, internal/auth, internal/config, internal/demo,
 // internal/httpserver, internal/logging, internal/mcpserver, internal/sdkfix,
-// internal/store and the go-sdk: the packages it wires. Never internal/dbtest or
+// internal/store, internal/surface and internal/tools (`tools digest`) and the
+// go-sdk: the packages it wires. Never internal/dbtest or
 // internal/testenv, which only its tests use.
 package main

@@ -31,6 +31,9 @@ commands:
   keys list                   list keys (never their secrets)
   keys revoke ID              revoke a key
   audit verify                check the audit trail's hash chain
+  tools digest [--scopes a,b] print the signed digest of the tool definitions each
+                              scope set sees (as /.well-known/mcp-tool-digest serves it),
+                              or with --scopes the digest that set of scopes sees
   serve                       serve MCP over Streamable HTTP on MCP_HTTP_ADDR (/mcp)
   stdio                       serve MCP over stdin/stdout as MCP_API_KEY (Claude Desktop)
   healthcheck                 exit 0 if the local server answers /healthz (for containers)
@@ -96,6 +99,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keys(ctx, cfg, env, logger, rest, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, cfg, logger, rest, stdout)
+	case "tools":
+		return toolsCmd(cfg, logger, rest, stdout)
 	case "serve":
 		return serve(ctx, cfg, logger, stdout)
 	case "stdio":

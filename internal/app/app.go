@@ -22,6 +22,7 @@ import (
 	"github.com/example/order-mcp/internal/metrics"
 	"github.com/example/order-mcp/internal/redisstore"
 	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/surface"
 	"github.com/example/order-mcp/internal/tools"
 )
 
@@ -48,6 +49,10 @@ type App struct {
 	MCP *mcp.Server
 	// Metrics are served on MCP_METRICS_ADDR (see ServeMetrics).
 	Metrics *metrics.Metrics
+	// Pin is the digest of the tool surface each scope set sees, signed
+	// with TOOL_DIGEST_SIGNING_KEY: handed to callers by the MCP layer and
+	// served at /.well-known/mcp-tool-digest (internal/surface).
+	Pin *surface.Pin
 
 	version string
 	closers []func()
@@ -265,6 +270,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 	if err != nil {
 		return nil, err
 	}
+	signer, err := DigestSigner(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if a.Pin, err = surface.New(tools.All(), signer); err != nil {
+		return nil, err
+	}
 	a.MCP = mcpserver.New(mcpserver.Deps{
 		Tools:         tools.Deps{Store: toolStore, CancelDailyQuota: quota, Confirmation: confirmation},
 		Authenticator: a.Auth,
@@ -273,6 +285,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 		Logger:        logger,
 		Metrics:       a.Metrics,
 		Version:       o.version,
+		Surface:       a.Pin,
 	})
 	return a, nil
 }
@@ -302,6 +315,7 @@ func (a *App) HTTPHandler() http.Handler {
 		Metrics:       a.Metrics,
 		Logger:        a.Logger,
 		Ready:         a.Store.Ping,
+		ToolDigest:    a.Pin,
 	})
 }
 
@@ -395,6 +409,29 @@ func Sealer(cfg *config.Config, logger *slog.Logger) (*audit.Sealer, error) {
 		key = audit.DevelopmentKey()
 	}
 	return audit.NewSealer(key)
+}
+
+// DigestSigner returns the signer of the tool digest: the key in
+// TOOL_DIGEST_SIGNING_KEY. In development only, a missing key is replaced
+// by a fixed, public one, and the log says so: the signature then proves
+// nothing. Outside development that public key is refused, and a missing
+// key leaves the digests unsigned (nil): only stdio gets here so, since
+// serve refuses to start without one (config.ToolDigestKeyRequired), and
+// a stdio client started the binary itself.
+func DigestSigner(cfg *config.Config, logger *slog.Logger) (*surface.Signer, error) {
+	key := cfg.ToolDigestKey
+	switch {
+	case key != nil && !cfg.Development() && key.Equal(surface.DevelopmentKey()):
+		return nil, errors.New("TOOL_DIGEST_SIGNING_KEY is the public development key: generate one (openssl genpkey -algorithm ed25519)")
+	case key == nil && cfg.Development():
+		logger.Warn("development: TOOL_DIGEST_SIGNING_KEY not set; the tool digest is signed with a public development key, " +
+			"so its signature proves nothing")
+		key = surface.DevelopmentKey()
+	case key == nil:
+		logger.Info("TOOL_DIGEST_SIGNING_KEY not set: the tool digests are published unsigned")
+		return nil, nil
+	}
+	return surface.NewSigner(key)
 }
 
 // Keyring returns the keys `audit verify` checks records with: the

@@ -7,6 +7,6 @@
 //
 // Imports: internal/audit, internal/auth, internal/config, internal/confirm, internal/httpserver,
 // internal/limits, internal/mcpserver, internal/metrics, internal/redisstore,
-// internal/store, internal/tools and the go-sdk: every package that builds a
-// component.
+// internal/store, internal/surface, internal/tools and the go-sdk: every
+// package that builds a component.
 package app

@@ -67,6 +67,8 @@ type Deps struct {
 	Logger  *slog.Logger
 	// Ready reports whether the server can serve (the database answers).
 	Ready func(context.Context) error
+	// ToolDigest, when set, is served at /.well-known/mcp-tool-digest.
+	ToolDigest ToolDigest
 }
 
 // server holds the handlers' shared state.
@@ -112,6 +114,10 @@ func New(d Deps) http.Handler {
 			mux.Handle("GET "+p, meta)
 			mux.Handle("OPTIONS "+p, meta)
 		}
+	}
+	if s.ToolDigest != nil {
+		mux.Handle("GET "+toolDigestPath, staticJSON(s.ToolDigest.Document()))
+		mux.Handle("GET "+toolDigestKeys, staticJSON(s.ToolDigest.KeySet()))
 	}
 	mux.Handle("/mcp", chain(s.mcpHandler(),
 		s.limitBody,      // 1. request body size: a bound before anything reads it

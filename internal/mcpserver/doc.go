@@ -14,5 +14,6 @@
 // Imports: internal/audit, internal/auth, internal/confirm (its refusals),
 // internal/limits, internal/logging,
 // internal/refusal, internal/sdkfix, internal/store (error sentinels),
-// internal/tools and the go-sdk. Never internal/httpserver, which wraps it.
+// internal/surface (the tool digest it hands out), internal/tools and the
+// go-sdk. Never internal/httpserver, which wraps it.
 package mcpserver

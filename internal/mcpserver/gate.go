@@ -17,6 +17,7 @@ import (
 	"github.com/example/order-mcp/internal/logging"
 	"github.com/example/order-mcp/internal/refusal"
 	"github.com/example/order-mcp/internal/store"
+	"github.com/example/order-mcp/internal/surface"
 	"github.com/example/order-mcp/internal/tools"
 )
 
@@ -71,6 +72,7 @@ type gate struct {
 	limits Limiter
 	logger *slog.Logger
 	tools  map[string]tools.Tool
+	pin    *surface.Pin // the tool digest each caller is handed (surface.go)
 }
 
 func (g *gate) middleware(next mcp.MethodHandler) mcp.MethodHandler {
@@ -80,8 +82,9 @@ func (g *gate) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			return g.toolCall(ctx, next, req.(*mcp.CallToolRequest))
 		case method == "tools/list":
 			return g.toolList(ctx, next, req)
-		case method == "initialize", method == "ping", method == "server/discover",
-			strings.HasPrefix(method, "notifications/"):
+		case method == "initialize", method == "server/discover":
+			return g.handOutDigest(ctx, next, method, req)
+		case method == "ping", strings.HasPrefix(method, "notifications/"):
 			return next(ctx, method, req)
 		default:
 			// Only what this server offers is reachable: no resources,
@@ -138,6 +141,7 @@ func (g *gate) toolList(ctx context.Context, next mcp.MethodHandler, req mcp.Req
 			visible.Tools = append(visible.Tools, t)
 		}
 	}
+	g.attachDigest(&visible, p.Scopes)
 	return &visible, nil
 }
 

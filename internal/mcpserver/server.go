@@ -15,6 +15,7 @@ import (
 	"github.com/example/order-mcp/internal/logging"
 	"github.com/example/order-mcp/internal/refusal"
 	"github.com/example/order-mcp/internal/sdkfix"
+	"github.com/example/order-mcp/internal/surface"
 	"github.com/example/order-mcp/internal/tools"
 )
 
@@ -37,6 +38,9 @@ type Deps struct {
 	Metrics Observer
 	// Version is reported in serverInfo.
 	Version string
+	// Surface, when set, is the tool digest handed to every caller
+	// (surface.go); app.New always sets it.
+	Surface *surface.Pin
 }
 
 // Observer is told about every MCP operation (internal/metrics implements
@@ -80,6 +84,7 @@ func New(d Deps) *mcp.Server {
 		limits: d.Limits,
 		logger: d.Logger,
 		tools:  tools.Register(s, d.Tools),
+		pin:    d.Surface,
 	}
 	s.AddReceivingMiddleware(g.middleware)
 	if d.Metrics != nil {

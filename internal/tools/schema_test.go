@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/example/order-mcp/internal/auth"
+	"github.com/example/order-mcp/internal/surface"
 	"github.com/example/order-mcp/internal/testenv"
 	"github.com/example/order-mcp/internal/tools"
 )
@@ -68,6 +69,41 @@ func TestToolDeclarationsMatchGolden(t *testing.T) {
 			golden(t, filepath.Join("testdata", tool.Name()+".security.json"), append(got, '\n'))
 		})
 	}
+}
+
+// TestToolDigestsMatchGolden pins, in testdata/tool-digest.json, the
+// digest of what each scope set sees (internal/surface), with the names
+// of the tools it sees: the values clients pin and the server signs. A
+// change to any definition changes one of them here, beside the diff of
+// the definition itself. Regenerate with:
+// go test ./internal/tools -run Golden -update
+func TestToolDigestsMatchGolden(t *testing.T) {
+	pin, err := surface.New(tools.All(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type entry struct {
+		Scopes []string `json:"scopes"`
+		Tools  []string `json:"tools"`
+		Digest string   `json:"digest"`
+	}
+	var pinned struct {
+		Canonicalization string  `json:"canonicalization"`
+		Surfaces         []entry `json:"surfaces"`
+	}
+	pinned.Canonicalization = surface.Canonicalization
+	for _, s := range pin.Surfaces() {
+		e := entry{Scopes: s.Scopes, Tools: []string{}, Digest: s.Digest}
+		for _, tool := range surface.Visible(tools.All(), auth.ParseScopes(s.Scopes)) {
+			e.Tools = append(e.Tools, tool.Name())
+		}
+		pinned.Surfaces = append(pinned.Surfaces, e)
+	}
+	got, err := json.MarshalIndent(pinned, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, filepath.Join("testdata", "tool-digest.json"), append(got, '\n'))
 }
 
 // golden compares got with the file at path, or writes it with -update.
