@@ -45,7 +45,7 @@ bench: build
 bench-smoke: build
 	cd bench && $(GO) run ./cmd/runner -server ../$(BIN) -smoke $(BENCHFLAGS)
 
-## bench-micro: the Go micro-benchmarks with their targets (see README, "Performance")
+## bench-micro: the Go micro-benchmarks with their targets (see docs/PERFORMANCE.md)
 bench-micro:
 	$(DEVENV) exec -- $(GO) -C .. test -run '^$$' -bench . -benchmem -count=1 ./...
 

@@ -3,11 +3,14 @@
 //
 //   - main.go only calls run, which owns the command line, signals,
 //     configuration and logging (run.go).
-//   - wire.go assembles the parts in one place: the store as the
-//     least-privilege role, the audit writer, rate limits and lockout
-//     (memory or Redis), the OAuth verifier, the authenticator and the MCP
-//     server with its tools.
+//   - internal/app assembles the parts in one place (the binary and the
+//     tests build the same assembly): the store as the least-privilege
+//     role, the audit writer, rate limits and lockout (memory or Redis),
+//     the OAuth verifier, the authenticator and the MCP server with its
+//     tools.
 //   - serve.go runs Streamable HTTP; stdio.go runs stdio as MCP_API_KEY;
+//     profile.go, built only with -tags profile, writes a CPU profile for
+//     docs/PERFORMANCE.md;
 //     admin.go holds migrate, seed, keys and audit verify, each recorded in
 //     the audit trail; tools.go prints the signed digest of the tool
 //     surface (`tools digest`), which needs no database.

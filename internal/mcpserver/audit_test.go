@@ -150,7 +150,9 @@ func TestOneAuditRecordPerToolCall(t *testing.T) {
 }
 
 // TestCancelCommitsWithItsRecord checks that a cancellation and its audit
-// record are one transaction: both or neither.
+// record are one transaction: both or neither. The user confirms every
+// cancellation (the production default): the question's round has a
+// record of its own, which changes nothing.
 func TestCancelCommitsWithItsRecord(t *testing.T) {
 	env := testenv.New(t, dsn, testenv.Options{})
 	jonas := customers[1]
@@ -169,8 +171,8 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 		if got.Status != "cancelled" || got.AlreadyCancelled {
 			t.Fatalf("cancel: %+v", got)
 		}
-		rec := oneRecord(t, env, before)
-		if rec.Outcome != "cancelled" || rec.Decision != "allowed" || rec.Action != "cancel_order" ||
+		_, rec := confirmedRecords(t, env, before)
+		if rec.Outcome != "cancelled" || rec.Decision != "allowed" || rec.Reason != "confirmed by the user" || rec.Action != "cancel_order" ||
 			!slices.Equal(rec.ObjectIDs, []string{id}) || rec.Principal != "apikey:"+keyID ||
 			rec.Arguments != `{"order_id":"`+id+`","reason":"duplicate_order"}` {
 			t.Fatalf("record %+v", rec)
@@ -211,13 +213,16 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 		}
 	})
 
-	// The database refuses the record (a broken grant, a full disk): the
-	// cancellation must not commit without it.
+	// The database refuses the record (a broken grant, a full disk) after
+	// the user confirmed: the cancellation must not commit without it.
 	t.Run("CancelRollsBackWhenItsRecordCannotBeWritten", func(t *testing.T) {
 		state := orderState(t, env, kept)
 		before := auditHead(t, env)
-		revokeAuditInsert(t, env)
-		res, err := callTool(cs, "cancel_order", map[string]any{"order_id": kept})
+		revokeWhileAsked := env.ConnectClient(t, key, testenv.Client{Answer: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			revokeAuditInsert(t, env)
+			return testenv.Accept(ctx, req)
+		}})
+		res, err := callTool(revokeWhileAsked, "cancel_order", map[string]any{"order_id": kept})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,8 +230,8 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 		if got := orderState(t, env, kept); got != state {
 			t.Fatalf("order changed without its audit record: %s -> %s", state, got)
 		}
-		if rows := toolCallRecords(t, env, before); len(rows) != 0 {
-			t.Fatalf("records written with inserts revoked: %+v", rows)
+		if rows := toolCallRecords(t, env, before); len(rows) != 1 || rows[0].Outcome != tools.OutcomeConfirmationRequested {
+			t.Fatalf("want only the question's record (written before inserts were revoked), got %+v", rows)
 		}
 		// The failed call's record could not be written either (inserts are
 		// revoked): the log says so under the same reference.
@@ -236,8 +241,10 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 		noSecrets(t, env, env.Secrets(t, key), output(res))
 	})
 
-	// The quota refusal is an access decision: one record, denied, and
-	// the order unchanged.
+	// The quota refusal is an access decision: denied, and the order
+	// unchanged. The quota is decided in the cancellation's own
+	// transaction, after the user's answer: the question's round comes
+	// first.
 	t.Run("QuotaExceededIsOneDeniedRecord", func(t *testing.T) {
 		quotaEnv := testenv.New(t, dsn, testenv.Options{CancelDailyQuota: 1}) // id was cancelled above
 		qcs := quotaEnv.Connect(t, key, "")
@@ -247,7 +254,7 @@ func TestCancelCommitsWithItsRecord(t *testing.T) {
 		if !res.IsError || !strings.Contains(testenv.Text(res), "daily cancellation limit") {
 			t.Fatalf("got %s", output(res))
 		}
-		rec := oneRecord(t, quotaEnv, before)
+		_, rec := confirmedRecords(t, quotaEnv, before)
 		if rec.Outcome != "quota_exceeded" || rec.Decision != "denied" || !slices.Equal(rec.ObjectIDs, []string{kept}) {
 			t.Fatalf("record %+v", rec)
 		}

@@ -218,6 +218,22 @@ func oneRecord(t *testing.T, env *testenv.Env, after int64) auditRow {
 	return rows[0]
 }
 
+// confirmedRecords returns the two records of a destructive call the user
+// confirmed (its question's round, then its answer's), failing unless the
+// first is the question, asked and nothing else.
+func confirmedRecords(t *testing.T, env *testenv.Env, after int64) (question, answer auditRow) {
+	t.Helper()
+	rows := toolCallRecords(t, env, after)
+	if len(rows) != 2 {
+		t.Fatalf("%d audit records for one confirmed call, want 2 (the question's round, the answer's): %+v", len(rows), rows)
+	}
+	if q := rows[0]; q.Outcome != tools.OutcomeConfirmationRequested || q.Decision != "allowed" || q.Action != rows[1].Action ||
+		q.Arguments != rows[1].Arguments || q.Principal != rows[1].Principal {
+		t.Fatalf("first record is not the question of the second: %+v", rows)
+	}
+	return rows[0], rows[1]
+}
+
 // logLines returns the captured JSON log lines.
 func logLines(t *testing.T, env *testenv.Env) []map[string]any {
 	t.Helper()

@@ -29,13 +29,19 @@ func TestLimitsHoldOverStdio(t *testing.T) {
 	ctx := context.Background()
 	rate := func(n int64) limiter.Rate { return limiter.Rate{Period: time.Hour, Limit: n} }
 	limits := testenv.GenerousLimits()
-	limits.PerPrincipal = rate(3)
+	limits.PerPrincipal = rate(4)
 	limits.CancelPerPrincipal = rate(1)
 	env := testenv.New(t, dsn, testenv.Options{Limits: &limits})
 	customer := demo.Customers()[5].ID
 	key, keyID := env.Key(t, customer, auth.ScopeRead, auth.ScopeCancel)
 	other, _ := env.Key(t, customer, auth.ScopeRead)
-	cs := env.Connect(t, key, "")
+	var asked testenv.Questions
+	cs := env.ConnectClient(t, key, testenv.Client{Questions: &asked})
+	pending := ordersOf(t, env, customer, store.StatusPending, store.StatusProcessing)
+	if len(pending) < 2 {
+		t.Fatalf("need two cancellable orders, have %v", pending)
+	}
+	restoreOrders(t, env, pending...)
 
 	refused := func(t *testing.T, err error) {
 		t.Helper()
@@ -51,13 +57,20 @@ func TestLimitsHoldOverStdio(t *testing.T) {
 	}
 
 	t.Run("CancelBudgetRunsOutFirst", func(t *testing.T) {
-		if err := call(cs, "cancel_order", map[string]any{"order_id": "ord_0000000000000000"}); err != nil {
-			t.Fatalf("first cancel: %v", err) // a tool error (not found), not a refusal
+		// The budget is charged by the round that cancels, after the user
+		// confirmed; the next cancellation is refused before anyone is
+		// asked.
+		if err := call(cs, "cancel_order", map[string]any{"order_id": pending[0]}); err != nil {
+			t.Fatalf("first cancel: %v", err)
 		}
-		refused(t, call(cs, "cancel_order", map[string]any{"order_id": "ord_0000000000000000"}))
+		refused(t, call(cs, "cancel_order", map[string]any{"order_id": pending[1]}))
+		if n := len(asked.All()); n != 1 {
+			t.Fatalf("the user was asked %d times, want once: never for a call the budget refuses", n)
+		}
 	})
 	t.Run("ToolCallsPerPrincipalAreCounted", func(t *testing.T) {
-		// Two calls above count; tools/list does not.
+		// Three calls above count (the confirmed cancellation's question
+		// and answer are a call each); tools/list does not.
 		for range 3 {
 			if _, err := cs.ListTools(ctx, nil); err != nil {
 				t.Fatal(err)

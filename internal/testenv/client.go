@@ -39,6 +39,11 @@ type Client struct {
 	NoElicitation bool
 	// Questions, when set, records every question the client was asked.
 	Questions *Questions
+	// ByHand turns off the go-sdk client's own handling of input-required
+	// results (2026-07-28): CallTool returns them, and the test sends the
+	// retry itself, with whatever state and answer it wants to try. The
+	// client still declares form elicitation.
+	ByHand bool
 }
 
 // Questions records the confirmations a client was asked.
@@ -69,10 +74,14 @@ func (c Client) options() *mcp.ClientOptions {
 	if answer == nil {
 		answer = Accept
 	}
-	return &mcp.ClientOptions{ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+	opts := &mcp.ClientOptions{ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 		if c.Questions != nil {
 			c.Questions.add(req.Params)
 		}
 		return answer(ctx, req)
 	}}
+	if c.ByHand {
+		opts.MultiRoundTrip = &mcp.MultiRoundTripOptions{Disabled: true}
+	}
+	return opts
 }
