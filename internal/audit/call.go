@@ -3,8 +3,8 @@ package audit
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"encoding/base32"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +21,7 @@ type Call struct {
 	mu      sync.Mutex
 	entry   store.AuditEntry
 	written bool
+	canary  bool // the call reached a canary record (canary.go)
 }
 
 // NewCorrelationID returns a fresh id that ties a client-visible error to
