@@ -186,7 +186,9 @@ func (s *Sealer) Open(sealed string, want Binding) (State, error) {
 	if !ok || len(sealed) > maxStateLen {
 		return State{}, invalid("not a state this server issued")
 	}
-	box, err := base64.RawURLEncoding.DecodeString(body)
+	// Strict: a state has one spelling (no set padding bits), so an
+	// altered character is never read as the same state.
+	box, err := base64.RawURLEncoding.Strict().DecodeString(body)
 	if err != nil || len(box) < s.aead.NonceSize()+s.aead.Overhead() {
 		return State{}, invalid("not a state this server issued")
 	}
