@@ -21,11 +21,13 @@ import (
 	"github.com/example/order-mcp/internal/testenv"
 )
 
-// TestGroupCommit writes many records at once and checks they share
-// commits: every Write returns nil only after its row is durable, the rows
-// have contiguous seqs, and far fewer transactions than records ran.
+// TestGroupCommit has many records wait for one commit and checks they
+// share commits: every Write that waits returns nil only after its row is
+// committed, the rows have contiguous seqs, and far fewer transactions
+// than records ran.
 func TestGroupCommit(t *testing.T) {
-	const n = 200
+	const queued, waiting = 200, 50
+	const n = queued + waiting
 	var locks atomic.Int64
 	app := dbtest.App(t, dsn, store.Options{Observe: func(e store.QueryEvent) {
 		if e.Name == "lock_audit_chain" {
@@ -39,33 +41,37 @@ func TestGroupCommit(t *testing.T) {
 	start := head(t)
 
 	// Stall the committer on its first batch so that the others queue up
-	// behind it, as they would under load; without the stall the test
-	// would depend on scheduling.
+	// behind it, as they would under load. A Write whose caller has given
+	// up returns once its record is queued, so when the loop below ends,
+	// every one of its records is waiting for the commit: nothing here
+	// depends on how goroutines are scheduled.
 	release := testenv.HoldAuditChainLock(t, dsn)
-	var (
-		wg      sync.WaitGroup
-		entered atomic.Int64
-		errs    = make([]error, n)
-		entries = make([]*store.AuditEntry, n)
-	)
-	for i := range n {
+	gaveUp, cancel := context.WithCancel(context.Background())
+	cancel()
+	entries := make([]*store.AuditEntry, n)
+	for i := range queued {
 		entries[i] = entry(fmt.Sprintf("group-%03d", i))
-		wg.Go(func() {
-			entered.Add(1)
-			errs[i] = w.Write(context.Background(), entries[i])
-		})
+		if err := w.Write(gaveUp, entries[i]); !errors.Is(err, context.Canceled) {
+			t.Fatalf("write %d: %v, want it queued behind the stalled commit", i, err)
+		}
 	}
 	testenv.WaitForAuditChainWaiter(t, dsn)
-	for entered.Load() < n {
-		time.Sleep(time.Millisecond)
+	// Callers that wait for their records, queued behind those: each
+	// Write must return nil, and only once its row is committed.
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, waiting)
+	)
+	for i := range waiting {
+		entries[queued+i] = entry(fmt.Sprintf("group-%03d", queued+i))
+		wg.Go(func() { errs[i] = w.Write(context.Background(), entries[queued+i]) })
 	}
-	time.Sleep(20 * time.Millisecond) // let the last callers reach the queue
 	release()
 	wg.Wait()
 
 	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("write %d: %v", i, err)
+			t.Fatalf("write %d: %v", queued+i, err)
 		}
 	}
 	ids := correlationIDs(t, start)
@@ -89,7 +95,9 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatalf("row %d is %q, want %q", i, id, want)
 		}
 	}
-	if tx := locks.Load(); tx >= n/2 {
+	// The queued records take at most two commits (the stalled batch and
+	// the rest); the waiting callers, at worst, one each.
+	if tx := locks.Load(); tx > 2+waiting {
 		t.Fatalf("%d transactions for %d records: commits are not shared", tx, n)
 	} else {
 		t.Logf("%d records in %d transactions", n, tx)
@@ -152,7 +160,28 @@ func TestCloseDrains(t *testing.T) {
 	for i := range 100 {
 		wg.Go(func() { write(context.Background(), fmt.Sprintf("drain-racing-%03d", i)) })
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Wait until Close has begun: from then on it refuses records. The
+	// probes are records like the others (accepted and committed, or
+	// refused and absent), written by callers that give up at once, a
+	// little less often each time so that they cannot fill the queue.
+	probes := 0
+	for pause, deadline := time.Millisecond, time.Now().Add(30*time.Second); ; pause = min(2*pause, 100*time.Millisecond) {
+		corr := fmt.Sprintf("drain-probe-%03d", probes)
+		probes++
+		write(gaveUp, corr)
+		mu.Lock()
+		closing := refused[corr]
+		mu.Unlock()
+		if closing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Close never began refusing records")
+		}
+		time.Sleep(pause)
+	}
+	// Close has begun, and the committer cannot commit: Close must still
+	// be waiting.
 	select {
 	case err := <-closed:
 		t.Fatalf("Close returned (%v) while accepted records could not be committed", err)
@@ -193,8 +222,8 @@ func TestCloseDrains(t *testing.T) {
 			t.Fatalf("record %s was refused with ErrClosed but is in the table", corr)
 		}
 	}
-	if len(accepted)+len(refused) != n+100 {
-		t.Fatalf("%d accepted + %d refused, want %d", len(accepted), len(refused), n+100)
+	if len(accepted)+len(refused) != n+100+probes {
+		t.Fatalf("%d accepted + %d refused, want %d", len(accepted), len(refused), n+100+probes)
 	}
 
 	t.Run("WriteAfterCloseIsRefused", func(t *testing.T) {
@@ -319,7 +348,7 @@ func TestConcurrentCloseIsHarmless(t *testing.T) {
 				// the other Close then never returns.
 				t.Fatalf("concurrent Close: %s", r)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second): // a bound on a hang, not a measurement
 			t.Fatal("concurrent Close calls did not return")
 		}
 	}
