@@ -21,7 +21,26 @@ import (
 	"github.com/example/order-mcp/internal/testenv"
 )
 
-func perMinute(n int64) limiter.Rate { return limiter.Rate{Period: time.Minute, Limit: n} }
+// window is the period of the tests' rate limits. The counters run on
+// ulule/limiter's own clock, the real one, which no test can hold still:
+// an hour cannot pass while a test runs, however slow the machine, so no
+// count and no RetryAfter here depends on how fast the test runs.
+const window = time.Hour
+
+// perWindow is a limit of n per window.
+func perWindow(n int64) limiter.Rate { return limiter.Rate{Period: window, Limit: n} }
+
+// inWindow checks that q's Reset is the end of the window the first
+// request opened: one period after the clock read before that request
+// (rounded down to whole seconds, as Reset is, and Redis keeps its expiry
+// in milliseconds), and never more than a period from now.
+func inWindow(t testing.TB, q limits.Quota, opened time.Time) {
+	t.Helper()
+	earliest := opened.Add(window - time.Millisecond).Truncate(time.Second)
+	if latest := time.Now().Add(window); q.Reset.Before(earliest) || q.Reset.After(latest) {
+		t.Fatalf("quota %+v: Reset outside the window opened at %v", q, opened)
+	}
+}
 
 // limitsConfig is generous everywhere except where change tightens it.
 func limitsConfig(change func(*limits.Config)) limits.Config {
@@ -79,24 +98,27 @@ func TestPerIPLimit(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range limitBackends {
 		t.Run(b.name, func(t *testing.T) {
-			l := limits.New(limitsConfig(func(c *limits.Config) { c.PerIP = perMinute(3) }),
+			l := limits.New(limitsConfig(func(c *limits.Config) { c.PerIP = perWindow(3) }),
 				storesOf(b.counters(t)(t)), limits.NewLockout(testPolicy, limits.NewMemoryLockoutStore(), nil))
 			ip, other := randomIP(t), randomIP(t)
 
+			opened := time.Now()
 			for i := range 3 {
 				q, err := l.AllowIP(ctx, ip)
 				if err != nil {
 					t.Fatalf("request %d: %v", i+1, err)
 				}
-				if q.Limit != 3 || q.Remaining != int64(2-i) || !q.Reset.After(time.Now()) || q.Reset.After(time.Now().Add(time.Minute+time.Second)) {
+				if q.Limit != 3 || q.Remaining != int64(2-i) {
 					t.Fatalf("request %d: quota %+v", i+1, q)
 				}
+				inWindow(t, q, opened)
 			}
 			q, err := l.AllowIP(ctx, ip)
-			limited(t, err, time.Minute)
-			if q.Limit != 3 || q.Remaining != 0 || !q.Reset.After(time.Now()) {
+			limited(t, err, window)
+			if q.Limit != 3 || q.Remaining != 0 {
 				t.Errorf("quota when refused %+v", q)
 			}
+			inWindow(t, q, opened)
 			t.Run("OtherAddressesAreNotLimited", func(t *testing.T) {
 				if _, err := l.AllowIP(ctx, other); err != nil {
 					t.Fatal(err)
@@ -110,9 +132,10 @@ func TestPerPrincipalLimit(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range limitBackends {
 		t.Run(b.name, func(t *testing.T) {
-			l := limits.New(limitsConfig(func(c *limits.Config) { c.PerPrincipal = perMinute(3) }),
+			l := limits.New(limitsConfig(func(c *limits.Config) { c.PerPrincipal = perWindow(3) }),
 				storesOf(b.counters(t)(t)), limits.NewLockout(testPolicy, limits.NewMemoryLockoutStore(), nil))
 			p := principal(t)
+			opened := time.Now()
 			for i := range 3 {
 				release, q, err := l.Admit(ctx, p)
 				if err != nil {
@@ -127,13 +150,14 @@ func TestPerPrincipalLimit(t *testing.T) {
 			if release != nil {
 				t.Error("a refused call got a release function")
 			}
-			limited(t, err, time.Minute)
-			if q.Remaining != 0 || !q.Reset.After(time.Now()) {
+			limited(t, err, window)
+			if q.Remaining != 0 {
 				t.Errorf("quota when refused %+v", q)
 			}
+			inWindow(t, q, opened)
 			t.Run("AdmitCallIsRefusedAlike", func(t *testing.T) {
 				_, err := l.AdmitCall(ctx, p)
-				limited(t, err, time.Minute)
+				limited(t, err, window)
 			})
 			t.Run("OtherPrincipalsAreNotLimited", func(t *testing.T) {
 				release, _, err := l.Admit(ctx, principal(t))
@@ -165,7 +189,7 @@ func TestConcurrencyCap(t *testing.T) {
 		if release != nil {
 			release()
 		}
-		limited(t, err, time.Minute)
+		limited(t, err, window)
 	}
 
 	first, second := admit(t), admit(t)
@@ -197,7 +221,7 @@ func TestCancelBudgetIsSeparateFromReads(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range limitBackends {
 		t.Run(b.name, func(t *testing.T) {
-			l := limits.New(limitsConfig(func(c *limits.Config) { c.CancelPerPrincipal = perMinute(2) }),
+			l := limits.New(limitsConfig(func(c *limits.Config) { c.CancelPerPrincipal = perWindow(2) }),
 				storesOf(b.counters(t)(t)), limits.NewLockout(testPolicy, limits.NewMemoryLockoutStore(), nil))
 			p := principal(t)
 			for i := range 2 {
@@ -205,7 +229,7 @@ func TestCancelBudgetIsSeparateFromReads(t *testing.T) {
 					t.Fatalf("cancel %d: %v", i+1, err)
 				}
 			}
-			limited(t, l.AdmitDestructive(ctx, p), time.Minute)
+			limited(t, l.AdmitDestructive(ctx, p), window)
 
 			t.Run("ReadsAreStillAdmitted", func(t *testing.T) {
 				for range 5 {
@@ -229,7 +253,7 @@ func TestEnumerationThrottle(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range limitBackends {
 		t.Run(b.name, func(t *testing.T) {
-			l := limits.New(limitsConfig(func(c *limits.Config) { c.NotFoundPerPrincipal = perMinute(2) }),
+			l := limits.New(limitsConfig(func(c *limits.Config) { c.NotFoundPerPrincipal = perWindow(2) }),
 				storesOf(b.counters(t)(t)), limits.NewLockout(testPolicy, limits.NewMemoryLockoutStore(), nil))
 			guesser := principal(t)
 
@@ -244,11 +268,11 @@ func TestEnumerationThrottle(t *testing.T) {
 			if err := l.Probing(ctx, guesser); err != nil {
 				t.Fatalf("within the budget: %v", err)
 			}
-			limited(t, l.Missed(ctx, guesser), time.Minute)
+			limited(t, l.Missed(ctx, guesser), window)
 
 			t.Run("TheNextLookupIsRefusedBeforeItRuns", func(t *testing.T) {
 				for range 3 {
-					limited(t, l.Probing(ctx, guesser), time.Minute)
+					limited(t, l.Probing(ctx, guesser), window)
 				}
 			})
 			t.Run("OtherPrincipalsMayLookUp", func(t *testing.T) {
@@ -329,7 +353,7 @@ func TestRedisCountersAreSharedByReplicas(t *testing.T) {
 	ctx := context.Background()
 	p := prefix(t)
 	cfg := limitsConfig(func(c *limits.Config) {
-		c.PerIP, c.PerPrincipal, c.CancelPerPrincipal, c.NotFoundPerPrincipal = perMinute(3), perMinute(3), perMinute(3), perMinute(3)
+		c.PerIP, c.PerPrincipal, c.CancelPerPrincipal, c.NotFoundPerPrincipal = perWindow(3), perWindow(3), perWindow(3), perWindow(3)
 	})
 	newReplica := func() *limits.Limits {
 		return limits.New(cfg, shared(t, p, nil).Stores(), limits.NewLockout(testPolicy, limits.NewMemoryLockoutStore(), nil))
@@ -366,12 +390,12 @@ func TestRedisCountersAreSharedByReplicas(t *testing.T) {
 					t.Fatalf("call %d: %v", i+1, err)
 				}
 			}
-			limited(t, tt.count(a), time.Minute)
-			limited(t, tt.count(b), time.Minute)
+			limited(t, tt.count(a), window)
+			limited(t, tt.count(b), window)
 		})
 	}
 	t.Run("ProbingSeesMissesOfTheOtherReplica", func(t *testing.T) {
-		limited(t, b.Probing(ctx, caller), time.Minute)
+		limited(t, b.Probing(ctx, caller), window)
 	})
 	t.Run("AnotherPrefixDoesNotShare", func(t *testing.T) {
 		other := limits.New(cfg, shared(t, prefix(t), nil).Stores(), limits.NewLockout(testPolicy, limits.NewMemoryLockoutStore(), nil))
@@ -451,7 +475,7 @@ func TestDeadRedis(t *testing.T) {
 			// Wired as the server wires it with REDIS_URL set.
 			lockout := limits.NewLockout(testPolicy, counters.LockoutStore(), clock.Now)
 			l := limits.New(limitsConfig(func(c *limits.Config) {
-				c.PerIP, c.PerPrincipal, c.NotFoundPerPrincipal = perMinute(3), perMinute(3), perMinute(3)
+				c.PerIP, c.PerPrincipal, c.NotFoundPerPrincipal = perWindow(3), perWindow(3), perWindow(3)
 			}), counters.Stores(), lockout)
 
 			// count runs n calls of op and returns how many were refused by
@@ -496,7 +520,7 @@ func TestDeadRedis(t *testing.T) {
 				if refused := count(t, 10, func() error { return l.Missed(ctx, p) }); refused != 7 {
 					t.Errorf("%d of 10 refused, want 7 (limit 3)", refused)
 				}
-				limited(t, l.Probing(ctx, p), time.Minute)
+				limited(t, l.Probing(ctx, p), window)
 			})
 			t.Run("LockoutStillLocksInMemory", func(t *testing.T) {
 				bucket := limits.AddressBucket(randomIP(t))

@@ -371,7 +371,9 @@ type fixedSealer struct{}
 func (fixedSealer) Seal(*store.AuditEntry) []byte { return make([]byte, 32) }
 func (fixedSealer) KeyID() string                 { return "fixed" }
 
-// waitForLockWaiters returns once n sessions wait on an advisory lock.
+// waitForLockWaiters returns once n sessions wait on an advisory lock. It
+// polls for up to 30 seconds: a bound on a hang, generous enough for a
+// loaded machine, never a measurement.
 func waitForLockWaiters(t *testing.T, n int) {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), dsn)
@@ -379,7 +381,7 @@ func waitForLockWaiters(t *testing.T, n int) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 		var waiting int
 		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
 			 WHERE locktype = 'advisory' AND NOT granted

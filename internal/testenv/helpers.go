@@ -80,11 +80,12 @@ func HoldAuditChainLock(t testing.TB, dsn string) (release func()) {
 }
 
 // WaitForAuditChainWaiter returns once an audit append is blocked on the
-// chain lock (the committer has a batch in flight), or fails after 5s.
+// chain lock (the committer has a batch in flight). It polls for up to 30
+// seconds: a bound on a hang, generous enough for a loaded machine.
 func WaitForAuditChainWaiter(t testing.TB, dsn string) {
 	t.Helper()
 	conn := ownerConn(t, dsn)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 		var n int
 		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
 			 WHERE locktype = 'advisory' AND NOT granted
