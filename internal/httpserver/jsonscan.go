@@ -443,6 +443,7 @@ func (k objectKey) sameFolded(o objectKey) bool {
 	if k.plain && o.plain {
 		return asciiEqualFold(k.raw, o.raw)
 	}
+	//lint:ignore SA6005 the comparison must be ToLower's, not EqualFold's simple folding: they differ on a few runes
 	return strings.ToLower(unescape(k.raw)) == strings.ToLower(unescape(o.raw))
 }
 

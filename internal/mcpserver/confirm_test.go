@@ -300,6 +300,7 @@ func TestConfirmationOverSessionlessProtocol(t *testing.T) {
 			"UnknownAction":     answer("approve", map[string]any{"confirm": true}),
 			"AnswerToOtherID":   {"other": &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}},
 			"TwoAnswers":        {confirm.RequestID: &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}, "x": &mcp.ElicitResult{Action: "accept"}},
+			//lint:ignore SA1019 an answer of another kind, deprecated or not, is what a hostile client may send
 			"NotAnElicitResult": {confirm.RequestID: &mcp.ListRootsResult{}},
 		} {
 			t.Run(name, func(t *testing.T) {
