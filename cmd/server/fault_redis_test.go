@@ -14,6 +14,7 @@ import (
 	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/faultenv"
 	"github.com/example/order-mcp/internal/testenv"
+	"github.com/example/order-mcp/internal/tools"
 )
 
 // TestFaultRedisKilledAndRestarted: the Redis that shares rate-limit
@@ -132,18 +133,23 @@ func TestFaultRedisKilledAndRestarted(t *testing.T) {
 	}
 	reads("with Redis back")
 
-	// Every cancel_order call reached the MCP layer and is one record; only
-	// the last one cancelled. (How a refusal with Redis dead is answered
-	// and recorded is TestFaultRedisDeadIsUnavailableNotRateLimited.)
-	var records, cancels int
-	if err := db.QueryRow(context.Background(), `SELECT count(*), count(*) FILTER (WHERE outcome = 'cancelled')
-		  FROM audit_log WHERE kind = 'tool_call' AND action = 'cancel_order' AND principal = $1`, subject).
-		Scan(&records, &cancels); err != nil {
+	// Every cancel_order round reached the MCP layer and is one record:
+	// each refused call one, and the call that cancelled two (the question
+	// to the user, then the answer's round, which alone cancelled). (How a
+	// refusal with Redis dead is answered and recorded is
+	// TestFaultRedisDeadIsUnavailableNotRateLimited.)
+	var records, asked, cancels int
+	if err := db.QueryRow(context.Background(), `SELECT count(*),
+		       count(*) FILTER (WHERE outcome = $2),
+		       count(*) FILTER (WHERE outcome = 'cancelled')
+		  FROM audit_log WHERE kind = 'tool_call' AND action = 'cancel_order' AND principal = $1`,
+		subject, tools.OutcomeConfirmationRequested).Scan(&records, &asked, &cancels); err != nil {
 		t.Fatal(err)
 	}
-	if records != attempts || cancels != 1 {
-		t.Errorf("%d cancel_order calls, %d records of which %d say cancelled; want one record each and one cancelled",
-			attempts, records, cancels)
+	if records != attempts+asked || asked < 1 || cancels != 1 {
+		t.Errorf("%d cancel_order calls, %d records of which %d asked the user and %d say cancelled; "+
+			"want one record each, plus the question of the one that cancelled",
+			attempts, records, asked, cancels)
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d after SIGTERM\n%s", code, stderr.String())

@@ -41,12 +41,12 @@ func TestCancellationBudgetsHold(t *testing.T) {
 		key, keyID := srv.Key(t, cust, auth.ScopeRead, auth.ScopeCancel)
 		otherKey, _ := srv.Key(t, other, auth.ScopeRead, auth.ScopeCancel)
 
-		served(t, do(t, c, srv.base, request{key: key, body: callBody("cancel_order", map[string]any{"order_id": orders[0]})}), orders[0])
+		served(t, confirmed(t, c, srv.base, request{key: key, body: callBody("cancel_order", map[string]any{"order_id": orders[0]})}), orders[0])
 		if got := orderStatus(t, dsn, orders[0]); got != "cancelled" {
 			t.Fatalf("first cancellation: order is %s", got)
 		}
 
-		refused := do(t, c, srv.base, request{key: key, body: callBody("cancel_order", map[string]any{"order_id": orders[1]})})
+		refused := confirmed(t, c, srv.base, request{key: key, body: callBody("cancel_order", map[string]any{"order_id": orders[1]})})
 		if ra := limited(t, refused, cancelBudget); ra > 60 {
 			t.Fatalf("Retry-After %d exceeds the budget's window", ra)
 		}
@@ -54,7 +54,7 @@ func TestCancellationBudgetsHold(t *testing.T) {
 
 		// Reads by the same key still work, and another key can cancel.
 		served(t, do(t, c, srv.base, request{key: key, body: getBody(orders[1])}), orders[1])
-		served(t, do(t, c, srv.base, request{key: otherKey, body: callBody("cancel_order", map[string]any{"order_id": otherOrders[0]})}), otherOrders[0])
+		served(t, confirmed(t, c, srv.base, request{key: otherKey, body: callBody("cancel_order", map[string]any{"order_id": otherOrders[0]})}), otherOrders[0])
 
 		if got := toolCalls(t, dsn, keyID); got["cancel_order/cancelled"] != 1 || got["cancel_order/rate_limited"] != 1 {
 			t.Errorf("tool calls on record: %v, want one cancelled and one rate_limited", got)
@@ -73,7 +73,7 @@ func TestCancellationBudgetsHold(t *testing.T) {
 		staff, staffID := srv.Key(t, "", auth.ScopeRead, auth.ScopeReadAny, auth.ScopeCancel)
 		otherKey, _ := srv.Key(t, other, auth.ScopeRead, auth.ScopeCancel)
 
-		served(t, do(t, c, srv.base, request{key: first, body: callBody("cancel_order", map[string]any{"order_id": orders[0]})}), orders[0])
+		served(t, confirmed(t, c, srv.base, request{key: first, body: callBody("cancel_order", map[string]any{"order_id": orders[0]})}), orders[0])
 
 		tests := []struct {
 			name, key, order string
@@ -85,7 +85,7 @@ func TestCancellationBudgetsHold(t *testing.T) {
 		var answers []string
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				r := do(t, c, srv.base, request{key: tt.key, body: callBody("cancel_order", map[string]any{"order_id": tt.order})})
+				r := confirmed(t, c, srv.base, request{key: tt.key, body: callBody("cancel_order", map[string]any{"order_id": tt.order})})
 				answers = append(answers, r.String())
 				// A quota the model can explain to the user: a tool
 				// result, not a rate limit to retry.
@@ -98,7 +98,7 @@ func TestCancellationBudgetsHold(t *testing.T) {
 		}
 
 		t.Run("AnotherCustomerIsUnaffected", func(t *testing.T) {
-			served(t, do(t, c, srv.base, request{key: otherKey, body: callBody("cancel_order", map[string]any{"order_id": otherOrders[0]})}), otherOrders[0])
+			served(t, confirmed(t, c, srv.base, request{key: otherKey, body: callBody("cancel_order", map[string]any{"order_id": otherOrders[0]})}), otherOrders[0])
 		})
 
 		for _, id := range []string{secondID, staffID} {

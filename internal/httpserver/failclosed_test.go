@@ -160,7 +160,9 @@ func TestDeadRedis(t *testing.T) {
 	})
 
 	t.Run("CancelFailsClosed", func(t *testing.T) {
-		r := do(t, c, srv.base, request{key: key, body: callBody("cancel_order", map[string]any{"order_id": orders[0]})})
+		// A client that can be asked: it is refused before the question,
+		// since the budget the answer would be charged to cannot be read.
+		r := confirmed(t, c, srv.base, request{key: key, body: callBody("cancel_order", map[string]any{"order_id": orders[0]})})
 		answers = append(answers, r.String())
 		m := r.rpc(t)
 		var msg string
@@ -237,8 +239,9 @@ func TestDeadRedis(t *testing.T) {
 }
 
 // TestDatabaseSaturationIsAnsweredWithRetryAfter occupies the only pooled
-// connection (DB_MAX_CONNS=1) with a cancellation whose transaction waits
-// on the audit chain's lock, and calls a tool meanwhile. The call waits at
+// connection (DB_MAX_CONNS=1) with a cancellation (the user's confirmed
+// answer) whose transaction waits on the audit chain's lock, and calls a
+// tool meanwhile. The call waits at
 // most DB_ACQUIRE_TIMEOUT for a connection and is then answered 503 with
 // Retry-After and the catalogue's text, nothing about the database in it:
 // refused at authentication for an API key (looking it up needs the
@@ -271,15 +274,27 @@ func TestDatabaseSaturationIsAnsweredWithRetryAfter(t *testing.T) {
 	tok := issuer.Token(t, customerClaims(issuer, "saturating-"+newID("sub"), customerID, auth.ScopeRead))
 	c := clientFrom(t, addresses()(1))
 
+	// The question first, as any cancellation: the user's answer is the
+	// round that cancels.
+	cancel := callBody("cancel_order", map[string]any{"order_id": orders[0]})
+	body, header := as2026(t, cancel, "", nil)
+	state, asked := askedToConfirm(do(t, c, base, request{key: key, body: body, header: header}))
+	if !asked {
+		t.Fatal("the cancellation did not ask the user")
+	}
+	answer, header := as2026(t, cancel, state, accept)
+
 	release := testenv.HoldAuditChainLock(t, db)
 	first := make(chan response, 1)
 	go func() {
 		// Not do: a helper that fails the test must not run off the test's
 		// goroutine. A transport failure is a status 0 answer.
-		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(callBody("cancel_order", map[string]any{"order_id": orders[0]})))
+		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(answer))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("MCP-Protocol-Version", protocol)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
 		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := c.Do(req)
 		if err != nil {
