@@ -74,7 +74,17 @@ func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdou
 	return nil
 }
 
-func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+const seedUsage = "usage: server seed [--canary]"
+
+func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	fs := newFlags("seed")
+	canary := fs.Bool("canary", false, "also plant canary records, once: a customer and orders no legitimate flow touches")
+	if err := parseFlags(fs, args, seedUsage); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return errors.New(seedUsage)
+	}
 	db, w, done, err := admin(ctx, cfg, logger, time.Minute)
 	if err != nil {
 		return err
@@ -91,6 +101,43 @@ func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout i
 	fmt.Fprintln(stdout, "demo customers:")
 	for _, c := range demo.Customers() {
 		fmt.Fprintf(stdout, "  %s\n", c.ID)
+	}
+	if *canary {
+		return seedCanaries(ctx, db, w, stdout)
+	}
+	return nil
+}
+
+// seedCanaries plants canary records (docs/CANARIES.md) unless some are
+// planted already: a customer and its orders, with random ids, which the
+// server answers as "not found" while it raises the alarm. It prints
+// their ids, so the operator can check the alarm once; keep them out of
+// anything a legitimate flow reads (documentation, fixtures, support
+// scripts).
+func seedCanaries(ctx context.Context, db *store.Store, w *audit.Writer, stdout io.Writer) error {
+	n, err := db.CountCanaries(ctx)
+	if err != nil {
+		return fmt.Errorf("seed --canary: %w (has `server migrate` run?)", err)
+	}
+	if n > 0 {
+		fmt.Fprintf(stdout, "canary records: %d ids already planted, none added\n", n)
+		return nil
+	}
+	data, err := demo.Canaries(time.Now())
+	if err != nil {
+		return err
+	}
+	res, err := db.Seed(ctx, data)
+	if err != nil {
+		return fmt.Errorf("seed --canary: %w", err)
+	}
+	if err := w.Admin(ctx, "seed canary", fmt.Sprintf("customers %d, orders %d", res.Customers, res.Orders), data.Canaries...); err != nil {
+		return fmt.Errorf("canaries planted, but could not record it in the audit trail: %w", err)
+	}
+	fmt.Fprintf(stdout, "planted %d canary records (no legitimate flow touches them; a call that does is logged at ERROR, "+
+		"audited as canary and counted in order_mcp_canary_hits_total):\n", res.Canaries)
+	for _, id := range data.Canaries {
+		fmt.Fprintf(stdout, "  %s\n", id)
 	}
 	return nil
 }

@@ -25,7 +25,8 @@ const usage = `usage: server <command> [flags]
 
 commands:
   migrate                     apply the database migrations (idempotent)
-  seed                        load the demo dataset (idempotent)
+  seed [--canary]             load the demo dataset (idempotent); --canary also plants
+                              canary records no legitimate flow touches (once)
   keys create --name N --scopes a,b [--customer ID] [--expires DUR]
                               mint an API key; the key is the last line of stdout
   keys list                   list keys (never their secrets)
@@ -94,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "migrate":
 		return migrate(ctx, cfg, logger, stdout)
 	case "seed":
-		return seed(ctx, cfg, logger, stdout)
+		return seed(ctx, cfg, logger, rest, stdout)
 	case "keys":
 		return keys(ctx, cfg, env, logger, rest, stdout, stderr)
 	case "audit":

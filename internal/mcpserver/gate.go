@@ -73,6 +73,7 @@ type gate struct {
 	logger *slog.Logger
 	tools  map[string]tools.Tool
 	pin    *surface.Pin // the tool digest each caller is handed (surface.go)
+	alarm  Observer     // told of every call that reaches a canary record (canary.go)
 }
 
 func (g *gate) middleware(next mcp.MethodHandler) mcp.MethodHandler {
@@ -348,6 +349,7 @@ func (g *gate) countInvalid(ctx context.Context, log logger, p *auth.Principal) 
 // the call. If the record cannot be committed the result is withheld: the
 // caller gets an internal error instead (fail closed).
 func (g *gate) finish(ctx context.Context, log *callLogger, call *audit.Call, outcome, args string, res *mcp.Result, err *error) {
+	outcome = g.canary(ctx, log, call, outcome)
 	start := time.Now()
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

@@ -45,9 +45,12 @@ type Deps struct {
 
 // Observer is told about every MCP operation (internal/metrics implements
 // it): the method, the tool for tools/call, the error it ended with (a
-// fixed name, "" for none) and how long it took.
+// fixed name, "" for none) and how long it took; and about every tool
+// call that reached a canary record (canary.go).
 type Observer interface {
 	Operation(method, tool, errorType string, took time.Duration)
+	// CanaryHit counts a tool call that reached a canary record.
+	CanaryHit()
 }
 
 // instructions are sent to clients at initialization. Constant text: nothing
@@ -85,6 +88,7 @@ func New(d Deps) *mcp.Server {
 		logger: d.Logger,
 		tools:  tools.Register(s, d.Tools),
 		pin:    d.Surface,
+		alarm:  d.Metrics,
 	}
 	s.AddReceivingMiddleware(g.middleware)
 	if d.Metrics != nil {

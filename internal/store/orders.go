@@ -104,11 +104,20 @@ SELECT o.id, o.customer_id, o.status, o.placed_at, o.updated_at, o.item_count,
         WHERE e.order_id = o.id
           AND (e.customer_id = $2 OR $3)) t
  WHERE o.id = $1
-   AND (o.customer_id = $2 OR $3)`
+   AND (o.customer_id = $2 OR $3)
+   AND NOT EXISTS (SELECT 1 FROM canaries k WHERE k.id IN (o.id, o.customer_id))`
+
+// isCanarySQL asks whether an id a caller named is a canary record
+// (canaries.go). It runs with every lookup, in the same round trip,
+// whatever the lookup found, so a canary costs exactly what a missing id
+// costs.
+const isCanarySQL = `-- name: is_canary
+SELECT EXISTS (SELECT 1 FROM canaries WHERE id = $1)`
 
 // GetOrder returns one order with its contact data, shipment and timeline.
-// An order of another customer returns ErrNotFound, after running exactly
-// the statements a missing order runs.
+// An order of another customer returns ErrNotFound, and a canary order
+// ErrCanary (which is also ErrNotFound), after running exactly the
+// statements a missing order runs.
 func (s *Store) GetOrder(ctx context.Context, a Access, orderID string) (*Order, error) {
 	var (
 		o                 Order
@@ -120,14 +129,16 @@ func (s *Store) GetOrder(ctx context.Context, a Access, orderID string) (*Order,
 	)
 	err := s.read(ctx, a, func(b *pgx.Batch) {
 		b.Queue(getOrderSQL, orderID, a.customerID, a.anyCustomer)
+		b.Queue(isCanarySQL, orderID)
 	}, func(br pgx.BatchResults) error {
-		return br.QueryRow().Scan(
+		err := br.QueryRow().Scan(
 			&o.ID, &o.CustomerID, &o.Status, &o.PlacedAt, &o.UpdatedAt, &o.ItemCount,
 			&o.TotalCents, &o.Currency, &o.CardBrand, &o.CardLast4, &o.CancelledAt,
 			&o.DeliveryInstructions,
 			&o.Contact.Name, &o.Contact.Email, &o.Contact.Phone, &o.Contact.CountryCode,
 			&carrier, &tracking, &shippedAt, &eta, &deliveredAt,
 			&statuses, &occurred)
+		return canaryOr(br, err)
 	})
 	if err != nil {
 		return nil, translate("get order", err)
@@ -152,13 +163,15 @@ SELECT id, status, placed_at, item_count, total_cents, currency
  WHERE customer_id = $1
    AND (customer_id = $2 OR $3)
    AND ($4 = '' OR status = $4)
+   AND NOT EXISTS (SELECT 1 FROM canaries k WHERE k.id IN (orders.id, orders.customer_id))
  ORDER BY placed_at DESC, id DESC
  LIMIT $5`
 
 // ListRecentOrders returns customerID's orders, newest first, at most limit
 // of them, optionally only those in one status. A customer-bound Access
 // naming another customer gets an empty list, exactly as for a customer
-// with no orders.
+// with no orders. A canary customer returns ErrCanary, after the same
+// statements, and none of its orders.
 func (s *Store) ListRecentOrders(ctx context.Context, a Access, customerID, status string, limit int) ([]OrderSummary, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("list recent orders: limit must be positive")
@@ -166,6 +179,7 @@ func (s *Store) ListRecentOrders(ctx context.Context, a Access, customerID, stat
 	var out []OrderSummary
 	err := s.read(ctx, a, func(b *pgx.Batch) {
 		b.Queue(listRecentOrdersSQL, customerID, a.customerID, a.anyCustomer, status, limit)
+		b.Queue(isCanarySQL, customerID)
 	}, func(br pgx.BatchResults) error {
 		rows, err := br.Query()
 		if err != nil {
@@ -176,7 +190,7 @@ func (s *Store) ListRecentOrders(ctx context.Context, a Access, customerID, stat
 			err := r.Scan(&o.ID, &o.Status, &o.PlacedAt, &o.ItemCount, &o.TotalCents, &o.Currency)
 			return o, err
 		})
-		return err
+		return canaryOr(br, err)
 	})
 	if err != nil {
 		return nil, translate("list recent orders", err)
@@ -209,6 +223,7 @@ SELECT customer_id, status, cancelled_at
   FROM orders
  WHERE id = $1
    AND (customer_id = $2 OR $3)
+   AND NOT EXISTS (SELECT 1 FROM canaries k WHERE k.id IN (orders.id, orders.customer_id))
    FOR UPDATE`
 
 const lockCustomerCancelsSQL = `-- name: lock_customer_cancels
@@ -236,7 +251,7 @@ VALUES ($1, $2, 'cancelled', $3, $4)`
 // that is already cancelled succeeds without changing anything
 // (AlreadyCancelled), so a retried call is harmless. Orders past
 // processing return ErrNotCancellable; another customer's order returns
-// ErrNotFound.
+// ErrNotFound, and a canary order ErrCanary, which is never changed.
 func (s *Store) CancelOrder(ctx context.Context, w Write, req CancelRequest) (CancelOutcome, error) {
 	if err := w.valid(); err != nil {
 		return CancelOutcome{}, err
@@ -253,6 +268,18 @@ func (s *Store) CancelOrder(ctx context.Context, w Write, req CancelRequest) (Ca
 		)
 		err := tx.QueryRow(ctx, lockOrderSQL, req.OrderID, a.customerID, a.anyCustomer).
 			Scan(&customerID, &status, &cancelledAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Missing, another customer's, or a canary: the same next
+			// statement for each, and the same answer but for the name.
+			var canary bool
+			if err := tx.QueryRow(ctx, isCanarySQL, req.OrderID).Scan(&canary); err != nil {
+				return err
+			}
+			if canary {
+				return ErrCanary
+			}
+			return ErrNotFound
+		}
 		if err != nil {
 			return err
 		}

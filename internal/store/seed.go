@@ -11,6 +11,9 @@ import (
 type SeedData struct {
 	Customers []SeedCustomer
 	Orders    []SeedOrder
+	// Canaries are ids of the rows above to mark as canary records
+	// (canaries.go): no legitimate flow touches them.
+	Canaries []string
 }
 
 // SeedCustomer is one customer row.
@@ -52,7 +55,7 @@ type SeedShipment struct {
 
 // SeedResult says what Seed inserted.
 type SeedResult struct {
-	Customers, Orders int
+	Customers, Orders, Canaries int
 }
 
 // Seed loads data. It is idempotent: rows that exist are left as they are,
@@ -78,6 +81,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
 				return err
 			}
 			res.Orders += n
+		}
+		for _, id := range data.Canaries {
+			tag, err := tx.Exec(ctx, `-- name: seed_canary
+INSERT INTO canaries (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, id)
+			if err != nil {
+				return err
+			}
+			res.Canaries += int(tag.RowsAffected())
 		}
 		return nil
 	})

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -122,6 +123,13 @@ func listRecentOrders(ctx context.Context, c *Call, in ListRecentOrdersInput) (O
 	}
 	c.Touch(customerID)
 	orders, err := c.Deps.Store.ListRecentOrders(ctx, c.Access, customerID, req.status, req.limit)
+	if errors.Is(err, store.ErrCanary) {
+		// A canary customer is answered as a customer with no orders, which
+		// is what an id that exists nowhere gets; the MCP layer raises the
+		// alarm.
+		c.reachedCanary()
+		orders, err = nil, nil
+	}
 	if err != nil {
 		return OrderList{}, err
 	}

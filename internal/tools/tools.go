@@ -165,6 +165,9 @@ func Define[In input, Out any](def *mcp.Tool, scopes []auth.Scope, h Handler[In,
 				}
 				c.input, c.destructive = in, destructive(&d)
 				out, err := h(ctx, c, in)
+				if errors.Is(err, store.ErrCanary) {
+					c.reachedCanary() // answered as "not found"; the MCP layer raises the alarm
+				}
 				if err != nil {
 					var ask *question
 					if errors.As(err, &ask) { // the user must confirm first

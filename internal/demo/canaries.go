@@ -1,0 +1,60 @@
+package demo
+
+import (
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/example/order-mcp/internal/store"
+)
+
+// Canaries returns a canary customer with orders of its own, to be planted
+// beside real data (`server seed --canary`): a customer and orders that
+// look like any other in a copy of the database, whose ids are listed in
+// the canaries table so that the server answers "not found" for them and
+// raises the alarm (internal/store/canaries.go).
+//
+// Their ids are random, made anew for each database, never derived from
+// fixed names as the demo's are: a canary whose id can be read in this
+// repository is one an attacker knows to avoid. Nothing in the tests or
+// the documentation may name them either.
+func Canaries(now time.Time) (store.SeedData, error) {
+	id := func(prefix string) (string, error) {
+		var b [10]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("canary id: %w", err)
+		}
+		return prefix + "_" + base32Crockford(b[:]), nil
+	}
+	customerID, err := id("cus")
+	if err != nil {
+		return store.SeedData{}, err
+	}
+	c := Customer{ID: customerID, Name: "Elin Sandberg", Email: "elin.sandberg@example.net", Phone: "+46 8 508 290 14",
+		Address: "Hornsgatan 61", City: "Stockholm", PostalCode: "118 49", Country: "SE", Currency: "SEK"}
+	d := store.SeedData{
+		Customers: []store.SeedCustomer{{ID: c.ID, Name: c.Name, Email: c.Email, Phone: c.Phone, Address: c.Address,
+			City: c.City, PostalCode: c.PostalCode, Country: c.Country, CreatedAt: now.AddDate(-1, -2, 0)}},
+		Canaries: []string{c.ID},
+	}
+	// Orders like the demo's (pending and processing ones among them, so
+	// a cancellation would have something to do), under ids and tracking
+	// numbers of their own.
+	for j := range 4 {
+		o := order(now, 5, j, c)
+		if o.ID, err = id("ord"); err != nil {
+			return store.SeedData{}, err
+		}
+		if o.Shipment != nil {
+			var b [4]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return store.SeedData{}, err
+			}
+			o.Shipment.TrackingNumber = fmt.Sprintf("1Z%09d", (uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]))%1_000_000_000)
+		}
+		o.DeliveryInstructions, o.InternalNote = "", ""
+		d.Orders = append(d.Orders, o)
+		d.Canaries = append(d.Canaries, o.ID)
+	}
+	return d, nil
+}
