@@ -31,7 +31,8 @@ commands:
                               mint an API key; the key is the last line of stdout
   keys list                   list keys (never their secrets)
   keys revoke ID              revoke a key
-  audit verify                check the audit trail's hash chain
+  audit verify                check the audit trail's hash chain and print its head
+  audit tail [-n N]           print the newest N audit records (default 20), redacted
   tools digest [--scopes a,b] print the signed digest of the tool definitions each
                               scope set sees (as /.well-known/mcp-tool-digest serves it),
                               or with --scopes the digest that set of scopes sees

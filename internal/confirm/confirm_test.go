@@ -1,5 +1,7 @@
 package confirm_test
 
+//lint:file-ignore SA1019 an answer of a deprecated kind (roots) is one of the malformed answers a hostile client may send
+
 import (
 	"errors"
 	"strings"
@@ -144,7 +146,6 @@ func TestAnswersAreReadStrictly(t *testing.T) {
 		{"UnknownAction", one(&mcp.ElicitResult{Action: "yes"}), ""},
 		{"Nothing", nil, ""},
 		{"WrongID", mcp.InputResponseMap{"other": &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}}, ""},
-		//lint:ignore SA1019 an answer of another kind, deprecated or not, is what a hostile client may send
 		{"WrongKind", one(&mcp.ListRootsResult{}), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

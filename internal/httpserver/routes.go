@@ -46,7 +46,8 @@ type Config struct {
 	// TLS says the server is reached over HTTPS (directly or through a
 	// TLS-terminating proxy): HSTS is sent.
 	TLS bool
-	// Stateful turns on MCP sessions (see README for the trade-off).
+	// Stateful turns on MCP sessions (docs/DEPLOYMENT.md, "Stateful HTTP",
+	// weighs the trade-off).
 	Stateful bool
 	// SessionIdleTimeout closes idle sessions in stateful mode.
 	SessionIdleTimeout time.Duration

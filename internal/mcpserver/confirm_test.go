@@ -1,5 +1,7 @@
 package mcpserver_test
 
+//lint:file-ignore SA1019 an answer of a deprecated kind (roots) is one of the malformed answers a hostile client may send
+
 // The human confirmation of destructive calls (docs/CONFIRMATION.md),
 // attacked through a real go-sdk client against real Postgres with the
 // production default, CANCEL_CONFIRMATION=required: clients that cannot be
@@ -300,7 +302,6 @@ func TestConfirmationOverSessionlessProtocol(t *testing.T) {
 			"UnknownAction":     answer("approve", map[string]any{"confirm": true}),
 			"AnswerToOtherID":   {"other": &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}},
 			"TwoAnswers":        {confirm.RequestID: &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}, "x": &mcp.ElicitResult{Action: "accept"}},
-			//lint:ignore SA1019 an answer of another kind, deprecated or not, is what a hostile client may send
 			"NotAnElicitResult": {confirm.RequestID: &mcp.ListRootsResult{}},
 		} {
 			t.Run(name, func(t *testing.T) {

@@ -349,7 +349,7 @@ func restoreOrders(t *testing.T, env *testenv.Env, ids ...string) {
 }
 
 // forbiddenCode checks err is the JSON-RPC error CodeForbidden, as the
-// README documents it, in the form a go-sdk client receives it.
+// docs/ERRORS.md documents it, in the form a go-sdk client receives it.
 func forbiddenCode(t *testing.T, err error) {
 	t.Helper()
 	if errors.Is(err, mcp.ErrConnectionClosed) {
