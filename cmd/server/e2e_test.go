@@ -161,10 +161,18 @@ func TestEndToEnd(t *testing.T) {
 		cs := connect(t, &mcp.CommandTransport{Command: cmd}, testenv.Protocol20251125)
 		checkSession(t, cs, customer)
 
+		// The running server learns of the revocation through a Postgres
+		// notification, a moment after the CLI commits it: poll, within a
+		// bound well below CREDENTIAL_CACHE_TTL (30 s), so that only the
+		// notification can be what refuses the key.
 		keyID := strings.Split(stdioKey, "_")[1]
 		cli(t, env, "keys", "revoke", keyID)
-		_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "list_recent_orders", Arguments: map[string]any{}})
-		if err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
+		var err error
+		waitFor(t, 10*time.Second, "the revoked key refused", func() bool {
+			_, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "list_recent_orders", Arguments: map[string]any{}})
+			return err != nil
+		})
+		if !strings.Contains(err.Error(), "Unauthenticated") {
 			t.Fatalf("call with a revoked key: err = %v", err)
 		}
 		if _, err := cs.ListTools(context.Background(), nil); err == nil {

@@ -19,7 +19,8 @@ import (
 // stdio serves MCP over stdin and stdout for a local client (Claude
 // Desktop) as the caller whose key is MCP_API_KEY. The key is checked now,
 // so a bad key refuses to start with a clear message, and again on every
-// tools/list and tools/call, so revoking it takes effect at once.
+// tools/list and tools/call, so revoking it takes effect within moments
+// (a Postgres notification reaches the running server's key cache).
 //
 // stdout carries the protocol and nothing else; logs go to stderr.
 func stdio(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdin io.Reader, stdout io.Writer) error {

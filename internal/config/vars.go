@@ -124,7 +124,7 @@ func Vars() []Var {
 
 		{Name: "MCP_API_KEY", Secret: true, DefaultDoc: "(required by `stdio`)", Group: groupStdio,
 			Doc: "The API key `server stdio` runs as. It is checked at start-up and again on every call, so revoking it " +
-				"takes effect at once. Mint one with `server keys create`."},
+				"takes effect within moments (a Postgres notification reaches the running server). Mint one with `server keys create`."},
 
 		{Name: "MCP_OAUTH_ISSUER", Group: groupOAuth,
 			Doc: "When set (with `MCP_OAUTH_JWKS_URL`), bearer JWTs from this issuer are accepted as well as API keys, " +
