@@ -16,6 +16,7 @@ import (
 	"github.com/example/order-mcp/internal/demo"
 	"github.com/example/order-mcp/internal/store"
 	"github.com/example/order-mcp/internal/testenv"
+	"github.com/example/order-mcp/internal/tools"
 )
 
 // canaryHits reads order_mcp_canary_hits_total from the server's metrics,
@@ -50,10 +51,10 @@ func canaryLines(t *testing.T, env *testenv.Env, corr string) []map[string]any {
 }
 
 // TestCanaryIsAnsweredAsMissingAndRaisesTheAlarm plays a staff key that
-// reaches canary records (ids from a leaked copy of the data, or guessed):
-// by order id in get_order_status and cancel_order, and by customer in
-// list_recent_orders. Each call is answered byte for byte as the same call
-// for an id that exists nowhere, after the same statements with the same
+// reaches canary records (ids from a leaked copy of the data, or guessed)
+// through every tool that names an order or a customer (tools.All()).
+// Each call is answered byte for byte as the same call for an id that
+// exists nowhere, after the same statements with the same
 // row counts, and the canary order is left as it was; but the call, unlike
 // its twin, is logged at ERROR, audited with outcome "canary" and counted
 // in order_mcp_canary_hits_total. On both transports.
@@ -80,29 +81,33 @@ func TestCanaryIsAnsweredAsMissingAndRaisesTheAlarm(t *testing.T) {
 	const missingCustomer = "cus_0000000000000000"
 	staff, _ := env.Key(t, "", auth.ScopeRead, auth.ScopeReadAny, auth.ScopeCancel)
 
-	cases := []struct {
-		name, tool      string
-		canary, missing string // the id named, by argument
-		arg             string
-	}{
-		{"GetOrderStatus", "get_order_status", canaryPending, missingOrder, "order_id"},
-		{"CancelOrder", "cancel_order", canaryPending, missingOrder, "order_id"},
-		{"ListRecentOrders", "list_recent_orders", canaryCustomer, missingCustomer, "customer_id"},
+	// Every tool that names an order or a customer, as tools.All() lists
+	// them: a new tool whose statements forget the canaries fails here.
+	canaryIDs := testenv.Fixture{OrderID: canaryPending, CustomerID: canaryCustomer}
+	missingIDs := testenv.Fixture{OrderID: missingOrder, CustomerID: missingCustomer}
+	var targets []tools.Tool
+	for _, tool := range tools.All() {
+		if tool.LooksUpByID() || testenv.NamesCustomer(tool) {
+			targets = append(targets, tool)
+		}
+	}
+	if len(targets) == 0 {
+		t.Fatal("no tool names an order or a customer: the attack has no target")
 	}
 	for _, tr := range transports {
 		cs := tr.connect(t, env, staff)
-		for _, tt := range cases {
-			t.Run(tr.name+"/"+tt.name, func(t *testing.T) {
+		for _, tool := range targets {
+			t.Run(tr.name+"/"+tool.Name(), func(t *testing.T) {
 				type observed struct {
 					answer string
 					work   []store.QueryEvent
 					record auditRow
 				}
-				call := func(id string) observed {
+				call := func(ids testenv.Fixture) observed {
 					t.Helper()
 					env.Queries.Reset()
 					head := auditHead(t, env)
-					res, err := callTool(cs, tt.tool, map[string]any{tt.arg: id})
+					res, err := callTool(cs, tool.Name(), argsFor(t, tool, ids))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -116,13 +121,14 @@ func TestCanaryIsAnsweredAsMissingAndRaisesTheAlarm(t *testing.T) {
 							w = append(w, e)
 						}
 					}
-					// A list names the customer it was asked for; nothing
-					// else may differ.
-					return observed{strings.ReplaceAll(string(b), id, "<id>"), w, oneRecord(t, env, head)}
+					// An answer may name the ids it was asked about;
+					// nothing else may differ.
+					answer := strings.NewReplacer(ids.OrderID, "<order>", ids.CustomerID, "<customer>").Replace(string(b))
+					return observed{answer, w, oneRecord(t, env, head)}
 				}
-				missing := call(tt.missing)
+				missing := call(missingIDs)
 				before := canaryHits(t, env)
-				canary := call(tt.canary)
+				canary := call(canaryIDs)
 
 				if canary.answer != missing.answer {
 					t.Errorf("the canary is answered otherwise than a missing id:\ncanary:  %s\nmissing: %s", canary.answer, missing.answer)
