@@ -1,4 +1,4 @@
--- Single-use confirmations of destructive tool calls (docs/CONFIRMATION.md).
+-- Single-use confirmations of destructive tool calls (docs/BEYOND-THE-CHECKLIST.md#human-confirmation-of-destructive-calls).
 --
 -- Before a destructive tool runs, the server asks the user through the
 -- client and hands the client a sealed state (requestState) naming a

@@ -1,4 +1,4 @@
--- Canary records (docs/CANARIES.md): ids of customers and orders that no
+-- Canary records (docs/BEYOND-THE-CHECKLIST.md#canary-records): ids of customers and orders that no
 -- legitimate flow touches. `server seed --canary` plants a customer with
 -- orders that look like any other and lists their ids here; an operator
 -- may list ids of their own (INSERT INTO canaries (id) VALUES (...)),

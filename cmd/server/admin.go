@@ -108,7 +108,7 @@ func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []s
 	return nil
 }
 
-// seedCanaries plants canary records (docs/CANARIES.md) unless some are
+// seedCanaries plants canary records (docs/BEYOND-THE-CHECKLIST.md#canary-records) unless some are
 // planted already: a customer and its orders, with random ids, which the
 // server answers as "not found" while it raises the alarm. It prints
 // their ids, so the operator can check the alarm once; keep them out of

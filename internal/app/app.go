@@ -362,7 +362,7 @@ func prune(ctx context.Context, logger *slog.Logger, what string, f func(context
 }
 
 // Confirmation returns what the tools need to ask the user before a
-// destructive call acts (docs/CONFIRMATION.md): CANCEL_CONFIRMATION, and a
+// destructive call acts (docs/BEYOND-THE-CHECKLIST.md#human-confirmation-of-destructive-calls): CANCEL_CONFIRMATION, and a
 // sealer keyed by CONFIRMATION_SECRET. Without the secret, development
 // uses a fixed, public one and says so; a production process gets here
 // only as stdio (serve refuses to start without it: its replicas must

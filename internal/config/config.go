@@ -84,7 +84,7 @@ type Config struct {
 	// AuditSpillDir keeps records Postgres cannot take until it can.
 	AuditSpillDir string
 
-	// Human confirmation of destructive calls (docs/CONFIRMATION.md).
+	// Human confirmation of destructive calls (docs/BEYOND-THE-CHECKLIST.md#human-confirmation-of-destructive-calls).
 	// CancelConfirmation is one of the Confirm* values.
 	CancelConfirmation string
 	// ConfirmationSecret seals a confirmation's state between question and

@@ -145,7 +145,7 @@ func Vars() []Var {
 		{Name: "RATE_LIMIT_PER_PRINCIPAL", Default: "60-M", Group: groupLimits,
 			Doc: "Tool calls per caller, on every transport."},
 		{Name: "RATE_LIMIT_CANCEL", Default: "10-H", Group: groupLimits,
-			Doc: "Calls of destructive tools per caller, one budget shared by all of them."},
+			Doc: "Calls of destructive tools per caller, one budget shared by all of them. When the user is asked to confirm, only the round that acts (the answer) is charged, not the question."},
 		{Name: "RATE_LIMIT_NOT_FOUND", Default: "20-H", Group: groupLimits,
 			Doc: "Lookups of orders that are not found (or not the caller's) per caller: more is enumeration, and " +
 				"further lookups by id are refused until the window ends."},
@@ -173,14 +173,14 @@ func Vars() []Var {
 				"when it is back. Must be writable: outside development the server refuses to start otherwise."},
 
 		{Name: "CANCEL_CONFIRMATION", DefaultDoc: "`required`; `if-supported` in development", Group: groupConfirm,
-			Doc: "Whether a destructive tool (`cancel_order`, and any tool not declared read-only) runs only after the " +
+			Doc: "Whether a destructive tool (`cancel_order`, and any tool whose annotations are not read-only and do not set destructiveHint to false) runs only after the " +
 				"user confirmed it through the client (a form elicitation: over 2026-07-28 an `input_required` result, " +
 				"in a 2025-11-25 session `elicitation/create`). `required`: a client that cannot be asked (no form " +
 				"elicitation declared, or a stateless 2025-11-25 HTTP client) is refused with a message naming this " +
 				"setting. `if-supported`: confirm when the client can be asked, otherwise run under the budgets and " +
 				"quotas alone (so Claude Desktop can still cancel during `make run`). `off`: never ask; only the budgets " +
 				"and quotas stand between a prompt-injected model and a cancellation. Which clients can cancel under " +
-				"each setting: docs/CONFIRMATION.md."},
+				"each setting: docs/BEYOND-THE-CHECKLIST.md#human-confirmation-of-destructive-calls."},
 		{Name: "CONFIRMATION_SECRET", Secret: true,
 			DefaultDoc: "(required by `serve` outside development unless `CANCEL_CONFIRMATION=off`)", Group: groupConfirm,
 			Doc: "Secret that seals a confirmation's state (AES-256-GCM) between the question and the answer, which " +
@@ -192,7 +192,7 @@ func Vars() []Var {
 		{Name: "TOOL_DIGEST_SIGNING_KEY", Secret: true, DefaultDoc: "(required by `serve` outside development)", Group: groupSurface,
 			Doc: "Ed25519 private key that signs the digest of the tool definitions each scope set sees (a JWS, alg " +
 				"`EdDSA`), published at `/.well-known/mcp-tool-digest` and in the `_meta` of initialize, " +
-				"server/discover and tools/list, so clients can pin the tool surface (docs/TOOL-SURFACE.md). Either a " +
+				"server/discover and tools/list, so clients can pin the tool surface (docs/BEYOND-THE-CHECKLIST.md#pinned-tool-surface). Either a " +
 				"PKCS#8 PEM block (`openssl genpkey -algorithm ed25519`) or the base64 of a 32-byte seed " +
 				"(`head -c 32 /dev/urandom | base64`). Every replica needs the same one, and clients pin its public key: " +
 				"rotate it as a published change. `stdio` without it publishes the digests unsigned (its client started " +

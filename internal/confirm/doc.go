@@ -1,5 +1,5 @@
 // Package confirm is the human confirmation of destructive tool calls
-// (docs/CONFIRMATION.md): the part of it that does not depend on any one
+// (docs/BEYOND-THE-CHECKLIST.md#human-confirmation-of-destructive-calls): the part of it that does not depend on any one
 // tool.
 //
 // A prompt injection can make a model call cancel_order; budgets and quotas

@@ -2,7 +2,7 @@ package mcpserver_test
 
 //lint:file-ignore SA1019 an answer of a deprecated kind (roots) is one of the malformed answers a hostile client may send
 
-// The human confirmation of destructive calls (docs/CONFIRMATION.md),
+// The human confirmation of destructive calls (docs/BEYOND-THE-CHECKLIST.md#human-confirmation-of-destructive-calls),
 // attacked through a real go-sdk client against real Postgres with the
 // production default, CANCEL_CONFIRMATION=required: clients that cannot be
 // asked, users who decline, and every way of handing back a state or an

@@ -23,7 +23,7 @@ import (
 //     layer refuses a caller whose budget is already spent before any round
 //     runs, so nobody is asked to confirm what the budget would refuse.
 //
-// docs/CONFIRMATION.md tells the whole exchange; internal/confirm holds the
+// docs/BEYOND-THE-CHECKLIST.md#human-confirmation-of-destructive-calls tells the whole exchange; internal/confirm holds the
 // parts that do not depend on a tool.
 
 // Confirmation is what the tools need to ask the user.
