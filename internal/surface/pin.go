@@ -28,7 +28,8 @@ const Canonicalization = "RFC 8785"
 // list came in, its encoding and its spacing do not change it; any change
 // to a name, description, schema, annotation or _meta does.
 func Digest(defs []*mcp.Tool) (string, error) {
-	sorted := slices.Clone(defs)
+	// An empty list is [] (what tools/list sends), never null.
+	sorted := append([]*mcp.Tool{}, defs...)
 	slices.SortFunc(sorted, func(a, b *mcp.Tool) int { return strings.Compare(a.Name, b.Name) })
 	b, err := json.Marshal(sorted)
 	if err != nil {

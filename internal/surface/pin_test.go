@@ -3,7 +3,9 @@ package surface_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -276,5 +278,18 @@ func TestMetaIsTheCallersOwnDigest(t *testing.T) {
 	}
 	if none := pin.Meta(nil); none.Scopes == nil || len(none.Scopes) != 0 || none.Digest == "" {
 		t.Errorf("a caller without scopes gets %+v, want the digest of the empty list", none)
+	}
+}
+
+// TestDigestOfNoToolsIsThatOfAnEmptyList: a caller who may call no tool
+// gets an empty tools/list, and recomputing the digest from it ("[]") must
+// give the published one, not the digest of JSON null.
+func TestDigestOfNoToolsIsThatOfAnEmptyList(t *testing.T) {
+	want := sha256.Sum256([]byte("[]"))
+	for name, defs := range map[string][]*mcp.Tool{"Nil": nil, "Empty": {}} {
+		got, err := surface.Digest(defs)
+		if err != nil || got != "sha256:"+hex.EncodeToString(want[:]) {
+			t.Errorf("%s: digest %q, %v; want that of []", name, got, err)
+		}
 	}
 }
