@@ -3,6 +3,7 @@ package demo
 import (
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/example/order-mcp/internal/store"
@@ -30,8 +31,10 @@ func Canaries(now time.Time) (store.SeedData, error) {
 	if err != nil {
 		return store.SeedData{}, err
 	}
-	c := Customer{ID: customerID, Name: "Elin Sandberg", Email: "elin.sandberg@example.net", Phone: "+46 8 508 290 14",
-		Address: "Hornsgatan 61", City: "Stockholm", PostalCode: "118 49", Country: "SE", Currency: "SEK"}
+	c, err := canaryCustomer(customerID)
+	if err != nil {
+		return store.SeedData{}, err
+	}
 	d := store.SeedData{
 		Customers: []store.SeedCustomer{{ID: c.ID, Name: c.Name, Email: c.Email, Phone: c.Phone, Address: c.Address,
 			City: c.City, PostalCode: c.PostalCode, Country: c.Country, CreatedAt: now.AddDate(-1, -2, 0)}},
@@ -57,4 +60,30 @@ func Canaries(now time.Time) (store.SeedData, error) {
 		d.Canaries = append(d.Canaries, o.ID)
 	}
 	return d, nil
+}
+
+// canaryCustomer makes up the canary customer's contact data at random
+// from a few common names, streets and cities, so that, like its ids, it
+// cannot be read in this repository: a canary a leaked dump shows by its
+// name is one an attacker knows to avoid.
+func canaryCustomer(id string) (Customer, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return Customer{}, fmt.Errorf("canary customer: %w", err)
+	}
+	first := []string{"Elin", "Anna", "Maria", "Sara", "Johan", "Erik", "Lars", "Karin", "Emma", "Oskar", "Nils", "Ida"}
+	last := []string{"Sandberg", "Lindqvist", "Johansson", "Berg", "Holm", "Norberg", "Ek", "Lund", "Wiklund", "Forsberg"}
+	streets := []string{"Hornsgatan", "Götgatan", "Sveavägen", "Drottninggatan", "Birger Jarlsgatan", "Kungsgatan"}
+	f, l := first[int(b[0])%len(first)], last[int(b[1])%len(last)]
+	return Customer{
+		ID:         id,
+		Name:       f + " " + l,
+		Email:      fmt.Sprintf("%s.%s%d@example.net", strings.ToLower(f), strings.ToLower(l), int(b[2])%90+10),
+		Phone:      fmt.Sprintf("+46 8 %03d %03d %02d", 100+int(b[3])%900, int(b[4])%1000, int(b[5])%100),
+		Address:    fmt.Sprintf("%s %d", streets[int(b[2])%len(streets)], 1+int(b[5])%120),
+		City:       "Stockholm",
+		PostalCode: fmt.Sprintf("1%02d %02d", 10+int(b[3])%80, int(b[4])%100),
+		Country:    "SE",
+		Currency:   "SEK",
+	}, nil
 }
