@@ -8,6 +8,8 @@
 //
 //   - limits.go: rate, concurrency and per-tool budgets over ulule/limiter
 //     stores (memory here, Redis in internal/redisstore);
+//   - memory.go: the in-memory store of those counters, capped at
+//     MaxCounters;
 //   - lockout.go: the lockout policy, its buckets (per address, whatever
 //     key id a credential names: see AddressBucket for why), the
 //     in-memory store and RecentKeys;

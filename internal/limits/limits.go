@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ulule/limiter/v3"
-	memstore "github.com/ulule/limiter/v3/drivers/store/memory"
 
 	"github.com/example/order-mcp/internal/auth"
 )
@@ -45,12 +44,13 @@ type Stores struct {
 	Reads, Destructive limiter.Store
 }
 
-// MemoryStores returns counters in this process's memory (no REDIS_URL).
-// ulule/limiter's memory store forgets expired counters every minute, so
-// it holds at most the callers and addresses of the last period.
+// MemoryStores returns counters in this process's memory (no REDIS_URL):
+// two MemoryStores, each capped at MaxCounters, one for the read budgets
+// and one for the destructive budget, so that a flood of addresses or of
+// reads cannot evict anyone's destructive budget (see MemoryStore for the
+// eviction policy).
 func MemoryStores() Stores {
-	m := memstore.NewStoreWithOptions(limiter.StoreOptions{Prefix: "ordermcp", CleanUpInterval: time.Minute})
-	return Stores{Reads: m, Destructive: m}
+	return Stores{Reads: NewMemoryStore(MaxCounters, nil), Destructive: NewMemoryStore(MaxCounters, nil)}
 }
 
 // Limits applies the limits.

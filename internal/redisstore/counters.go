@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ulule/limiter/v3"
-	memstore "github.com/ulule/limiter/v3/drivers/store/memory"
 	redisstore "github.com/ulule/limiter/v3/drivers/store/redis"
 
 	"github.com/example/order-mcp/internal/limits"
@@ -62,7 +61,7 @@ func New(url, prefix string, logger *slog.Logger, now func() time.Time) (*Counte
 		prefix: prefix,
 		logger: logger,
 		now:    now,
-		local:  memstore.NewStoreWithOptions(limiter.StoreOptions{Prefix: prefix, CleanUpInterval: time.Minute}),
+		local:  limits.NewMemoryStore(limits.MaxCounters, nil), // capped, as without Redis (internal/limits/memory.go)
 	}, nil
 }
 
