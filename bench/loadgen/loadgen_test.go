@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -158,6 +159,57 @@ func TestRunIsInvalidIfAnyCallFails(t *testing.T) {
 				t.Errorf("window %v", res.Window)
 			}
 		})
+	}
+}
+
+// TestClientsAreSpreadRoundRobinOverTargets runs 4 clients against two
+// servers: two clients call each, on kept-alive connections, and both
+// servers' calls count.
+func TestClientsAreSpreadRoundRobinOverTargets(t *testing.T) {
+	var calls [2]atomic.Int64
+	var conns [2]atomic.Int64
+	var urls []Target
+	for i := range 2 {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			calls[i].Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, successJSON)
+		}))
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns[i].Add(1)
+			}
+		}
+		srv.Start()
+		t.Cleanup(srv.Close)
+		urls = append(urls, Target{URL: srv.URL})
+	}
+	res, err := Run(context.Background(), Config{
+		Target:   Target{URL: "http://127.0.0.1:1/unused"}, // Targets replaces it
+		Targets:  urls,
+		OrderIDs: []string{"ord_7QK2M9XWBR4TZP3H"},
+		Clients:  4,
+		Duration: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Valid() {
+		t.Fatalf("invalid run: %s; first: %s", res.FailureSummary(), res.FirstFailure)
+	}
+	total := calls[0].Load() + calls[1].Load()
+	for i := range 2 {
+		// Two clients each, closed loops against identical servers: about
+		// half the calls each.
+		if n := calls[i].Load(); n < total/4 {
+			t.Errorf("server %d got %d of %d calls", i, n, total)
+		}
+		// On kept-alive connections: about one per client (the
+		// transport may dial a spare), never one per call.
+		if n := conns[i].Load(); n < 2 || n > 4 {
+			t.Errorf("server %d: %d connections for %d calls, want about 2 (one per client)", i, n, calls[i].Load())
+		}
 	}
 }
 

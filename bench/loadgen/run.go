@@ -13,7 +13,13 @@ import (
 
 // Config is one run: who to call, with what, how hard and for how long.
 type Config struct {
+	// Target is the server the clients call.
 	Target Target
+	// Targets, when set, replaces Target with several servers (replicas
+	// of one service): client i calls Targets[i%len(Targets)], so the
+	// clients are spread round-robin over them, each client on its own
+	// kept-alive connection to its server.
+	Targets []Target
 	// OrderIDs are called round-robin: client i of n calls ids i, i+n,
 	// i+2n... (mod len), so together the clients go round all of them.
 	OrderIDs []string
@@ -107,8 +113,8 @@ type client struct {
 	first    string
 }
 
-// Run runs the clients against cfg.Target for cfg.Warmup plus
-// cfg.Duration. It returns an error only if the run could not be made (a
+// Run runs the clients against cfg.Target (or cfg.Targets) for
+// cfg.Warmup plus cfg.Duration. It returns an error only if the run could not be made (a
 // bad Config, or ctx ending); failed calls are counted in the Result.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Clients <= 0 || len(cfg.OrderIDs) == 0 || cfg.Duration <= 0 || cfg.Warmup < 0 {
@@ -118,8 +124,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for i, id := range cfg.OrderIDs {
 		bodies[i] = CallBody(id)
 	}
-	caller := NewCaller(cfg.Target, cfg.Clients)
-	defer caller.Close()
+	targets := cfg.Targets
+	if len(targets) == 0 {
+		targets = []Target{cfg.Target}
+	}
+	callers := make([]*Caller, len(targets))
+	for j, t := range targets {
+		// Enough idle connections for the clients that call this target.
+		callers[j] = NewCaller(t, (cfg.Clients+len(targets)-1)/len(targets))
+		defer callers[j].Close()
+	}
 
 	var phase atomic.Int32
 	runCtx, stop := context.WithCancel(ctx)
@@ -130,7 +144,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		c := &client{hist: NewHistogram()}
 		c.buf.Grow(16 << 10)
 		clients[i] = c
-		wg.Go(func() { c.loop(runCtx, caller, bodies, i, cfg.Clients, &phase) })
+		wg.Go(func() { c.loop(runCtx, callers[i%len(callers)], bodies, i, cfg.Clients, &phase) })
 	}
 
 	finish := func() { stop(); wg.Wait() }

@@ -88,6 +88,7 @@ type summary struct {
 	latencies                          []*loadgen.Histogram // each run's
 	calls, bytes, logLines             int64
 	serverCPU, pgCPU, pgDBCPU, selfCPU time.Duration
+	redisCPU                           time.Duration
 	allocs                             uint64
 	allocsOK                           bool
 	peakRSS, lastRSS                   int64
@@ -107,6 +108,7 @@ func summarize(ms []*measurement) *summary {
 		s.pgCPU += m.pgCPU
 		s.pgDBCPU += m.pgDBCPU
 		s.selfCPU += m.selfCPU
+		s.redisCPU += m.redisCPU
 		s.allocs += m.allocs
 		s.allocsOK = s.allocsOK && m.allocsOK
 		s.peakRSS = max(s.peakRSS, m.mem.Peak)

@@ -23,11 +23,12 @@
 //	-memory-callers 100000, -memory-workers 32, -memory-timeout 2m
 //	                    the memory section: callers, requests in flight, and
 //	                    when to stop sending (the report says how many went)
-//	-skip-scaling, -skip-memory
+//	-replicas 2         serve processes of the replicas section
+//	-skip-scaling, -skip-memory, -skip-replicas
 //	-smoke              one 2 s run per side at 4 clients, plus the
-//	                    revocation check; no scaling or memory section. CI
-//	                    runs it so the runner cannot rot; it checks validity,
-//	                    never timing.
+//	                    revocation check; no scaling, replicas or memory
+//	                    section. CI runs it so the runner cannot rot; it
+//	                    checks validity, never timing.
 //	-tool-def PATH      the golden get_order_status definition (default:
 //	                    ../internal/tools/testdata/get_order_status.json)
 //	-go go              the go command that builds the bare server
@@ -53,13 +54,29 @@
 //  5. A/B: alternates the sides (which one goes first changes every run),
 //     one at a time, each run a warm-up and then a measured window;
 //  6. scaling: one short run per side at 1, 4, 16 and 64 clients;
-//  7. revocation: a second key called in a loop while it is revoked, once
+//  7. replicas (the figure of docs/SCALING.md): -replicas `server serve`
+//     processes on the same database, each started as in step 4 plus
+//     REDIS_URL=redis://127.0.0.1:6379 and a REDIS_PREFIX of this
+//     invocation's own (the database's name), so that they share their
+//     counters as a multi-replica deployment does; the A/B load (same
+//     clients, warm-up, window and runs) against all of them, clients
+//     spread round-robin over the replicas, alternating with the same load
+//     against the first replica alone. CPU per call is summed over the
+//     replicas, Redis's is reported beside Postgres's, and afterwards the
+//     runner counts the replicas' keys in Redis and warns when there are
+//     none or when a replica logged a warning or an error. A Redis that
+//     does not answer PING stops the runner at once, before anything else
+//     runs, unless -skip-replicas. On one machine the replicas share its
+//     cores: the figure is the cost of sharing state, not scale-out
+//     capacity;
+//  8. revocation: a second key called in a loop while it is revoked, once
 //     with `server keys revoke` and once with a plain SQL UPDATE; prints
 //     how long it kept working, and any audit fallback metric;
-//  8. memory: a fresh real server, its idle RSS, then one request from each
+//  9. memory: a fresh real server, its idle RSS, then one request from each
 //     of 100,000 distinct 127.x.y.z addresses with made-up keys (every
 //     tenth with the valid key), and its RSS again;
-//  9. prints a summary to paste into docs/PERFORMANCE.md.
+//  10. prints a summary to paste into docs/PERFORMANCE.md (and the
+//     replicas table into docs/SCALING.md).
 //
 // What each column means, and why it can be trusted:
 //
@@ -73,7 +90,8 @@
 //     of the runs' values, so one run disturbed by something else on the
 //     machine moves it little.
 //   - srv ms CPU/call: the server process's utime+stime from /proc over the
-//     window, per call. pg ms CPU/call: the same summed over every process
+//     window, per call (summed over the replicas in the replicas section).
+//     pg ms CPU/call: the same summed over every process
 //     named postgres (WAL writer and checkpointer included, which is where
 //     an audit trail's commits cost); the summary adds this database's
 //     backends alone. Both servers share the Postgres, and only one side
@@ -100,5 +118,6 @@
 // that failed to start.
 //
 // Imports: the standard library, pgx (to create, inspect and drop the
-// database) and this module's loadgen and procstat.
+// database) and this module's loadgen and procstat. The few Redis commands
+// the runner sends (PING, SCAN) are spoken directly (redis.go).
 package main

@@ -93,7 +93,7 @@ func (b *bench) auditBatching(ctx context.Context) string {
 // printSummary prints the result in a form to paste into
 // docs/PERFORMANCE.md: what was measured where, with which command, and
 // the tables.
-func (b *bench) printSummary(args []string, ab *abResult, scaling []scalingRow, revs []*revocation, fallback map[string]float64, mem *memoryResult) {
+func (b *bench) printSummary(args []string, ab *abResult, scaling []scalingRow, replicas *replicasResult, revs []*revocation, fallback map[string]float64, mem *memoryResult) {
 	this, bare := summarize(ab.this), summarize(ab.bare)
 	i := b.info
 	b.printf("\n## Summary (for docs/PERFORMANCE.md)\n\n")
@@ -164,6 +164,10 @@ func (b *bench) printSummary(args []string, ab *abResult, scaling []scalingRow, 
 				t.res.Throughput(), bb.res.Throughput(), ratio(t.res.Throughput(), bb.res.Throughput()),
 				tp, bp, ratio(tp, bp), t.cpuPerCall(t.serverCPU), bb.cpuPerCall(bb.serverCPU))
 		}
+	}
+
+	if replicas != nil {
+		b.printReplicasSummary(replicas)
 	}
 
 	b.printf("\nRevocation (one call at a time with a second key while it is revoked; times are when calls were sent, relative to the key's revoked_at):\n\n")

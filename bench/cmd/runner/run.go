@@ -39,6 +39,8 @@ type options struct {
 	smoke           bool
 	skipMemory      bool
 	skipScaling     bool
+	skipReplicas    bool
+	replicas        int
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -60,6 +62,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.smoke, "smoke", false, "one 2 s run per side at 4 clients and the revocation check; no scaling or memory (CI)")
 	fs.BoolVar(&o.skipMemory, "skip-memory", false, "skip the memory section")
 	fs.BoolVar(&o.skipScaling, "skip-scaling", false, "skip the scaling section")
+	fs.BoolVar(&o.skipReplicas, "skip-replicas", false, "skip the replicas section (which needs Redis at "+redisURL+")")
+	fs.IntVar(&o.replicas, "replicas", 2, "serve processes of the replicas section, compared with one")
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, err
 	}
@@ -75,10 +79,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.smoke {
 		o.runs, o.clients, o.duration, o.warmup = 1, 4, 2*time.Second, time.Second
-		o.skipMemory, o.skipScaling = true, true
+		o.skipMemory, o.skipScaling, o.skipReplicas = true, true, true
 	}
 	if o.runs <= 0 || o.clients <= 0 || o.duration <= 0 || o.warmup < 0 || o.memoryCallers <= 0 || o.memoryWorkers <= 0 || o.memoryTimeout <= 0 {
 		return o, errors.New("-runs, -clients, -duration and the -memory-* flags must be positive")
+	}
+	if !o.skipReplicas && o.replicas < 2 {
+		return o, errors.New("-replicas must be at least 2 (the section compares them with one), or use -skip-replicas")
 	}
 	return o, nil
 }
@@ -124,6 +131,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	opts, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
+	}
+	if !opts.skipReplicas {
+		// Checked first, so that a missing Redis fails in a second rather
+		// than after the A/B section.
+		if err := pingRedis(ctx, redisAddr); err != nil {
+			return fmt.Errorf("the replicas section needs Redis at %s (its replicas share their counters there, as a multi-replica deployment does): %w; start redis-server, or pass -skip-replicas", redisURL, err)
+		}
 	}
 	b := &bench{opts: opts, out: stdout, selfPID: os.Getpid()}
 	b.baseEnv = passEnv(getenv, "PATH", "HOME", "TMPDIR", "GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GODEBUG", "ORDER_MCP_CPUPROFILE")
@@ -183,6 +197,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
+	var replicas *replicasResult
+	if !opts.skipReplicas {
+		if replicas, err = b.replicasSection(ctx); err != nil {
+			return err
+		}
+	}
 	revocations, err := b.revocationSection(ctx)
 	if err != nil {
 		return err
@@ -199,7 +219,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	b.printSummary(args, ab, scaling, revocations, fallback, mem)
+	b.printSummary(args, ab, scaling, replicas, revocations, fallback, mem)
 
 	if len(b.invalid) > 0 {
 		return fmt.Errorf("%w: %d run(s) had failed calls, so their numbers mean nothing:\n%s",
@@ -313,7 +333,8 @@ func (b *bench) mintKey(ctx context.Context, name string) (string, error) {
 // comes from one key and one address: a refusal would make the run
 // invalid, and the limiters still do all their bookkeeping on every call.
 // No REDIS_URL: counters are in memory, the default for one replica.
-func (b *bench) startReal(ctx context.Context, name string) (*side, error) {
+// extraEnv is added last (the replicas section's REDIS_URL).
+func (b *bench) startReal(ctx context.Context, name string, extraEnv ...string) (*side, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -330,6 +351,7 @@ func (b *bench) startReal(ctx context.Context, name string) (*side, error) {
 		"RATE_LIMIT_NOT_FOUND=100000000-M",
 		"CONCURRENCY_PER_PRINCIPAL=1000",
 	)
+	env = append(env, extraEnv...)
 	p, err := startProcess(name, b.server, []string{"serve"}, env)
 	if err != nil {
 		return nil, err
