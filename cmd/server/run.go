@@ -104,8 +104,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "tools":
 		return toolsCmd(cfg, logger, rest, stdout)
 	case "serve":
+		tuneGC(getenv)
 		return serve(ctx, cfg, logger, stdout)
 	case "stdio":
+		tuneGC(getenv)
 		return stdio(ctx, cfg, logger, stdin, stdout)
 	}
 	return fmt.Errorf("unknown command %q; run `server help`", cmd)
