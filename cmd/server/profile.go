@@ -8,7 +8,7 @@ import (
 	"strconv"
 )
 
-// Built only with -tags profile (make profile): writes a CPU profile of the
+// Built only with -tags profile (go build -tags profile): writes a CPU profile of the
 // whole run to ORDER_MCP_CPUPROFILE, for docs/PERFORMANCE.md. The server
 // that ships has no profiling endpoint and no such variable.
 func init() {
