@@ -36,19 +36,7 @@ func TestFaultRedisKilledAndRestarted(t *testing.T) {
 	customer := demo.Customers()[0].ID
 	key := lastLine(cli(t, env, "keys", "create", "--name", "fault-redis", "--scopes", "orders:read,orders:cancel", "--customer", customer))
 	subject := "apikey:" + strings.Split(key, "_")[1]
-	var order string
-	if err := db.QueryRow(context.Background(),
-		"SELECT id FROM orders WHERE customer_id = $1 AND status = 'pending' ORDER BY id LIMIT 1", customer).Scan(&order); err != nil {
-		t.Fatalf("a pending order of %s: %v", customer, err)
-	}
-	status := func() string {
-		t.Helper()
-		var s string
-		if err := db.QueryRow(context.Background(), "SELECT status FROM orders WHERE id = $1", order).Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	order, status := pendingOrder(t, db, customer)
 
 	url, stderr, stop := startServe(t, env)
 	// Should the server ask the user to confirm a cancellation, the user

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/example/order-mcp/internal/demo"
@@ -27,19 +28,7 @@ func TestStdioCancellationAsksTheUser(t *testing.T) {
 	customer := demo.Customers()[2].ID
 	key := lastLine(cli(t, env, "keys", "create", "--name", "stdio-confirm", "--scopes", "orders:read,orders:cancel", "--customer", customer))
 	db := ownerConn(t, dsn)
-	var order string
-	if err := db.QueryRow(context.Background(),
-		"SELECT id FROM orders WHERE customer_id = $1 AND status = 'pending' ORDER BY id LIMIT 1", customer).Scan(&order); err != nil {
-		t.Fatalf("a pending order of %s: %v", customer, err)
-	}
-	status := func() string {
-		t.Helper()
-		var s string
-		if err := db.QueryRow(context.Background(), "SELECT status FROM orders WHERE id = $1", order).Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	order, status := pendingOrder(t, db, customer)
 	var questions []string
 	session := func(t *testing.T, handler func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error)) *mcp.ClientSession {
 		t.Helper()
@@ -92,4 +81,23 @@ func TestStdioCancellationAsksTheUser(t *testing.T) {
 			t.Fatalf("asked %q: want one question naming the order", questions)
 		}
 	})
+}
+
+// pendingOrder returns a pending order of customer, read through the
+// owner's connection db, and a function that reads its status now.
+func pendingOrder(t *testing.T, db *pgx.Conn, customer string) (string, func() string) {
+	t.Helper()
+	var order string
+	if err := db.QueryRow(context.Background(),
+		"SELECT id FROM orders WHERE customer_id = $1 AND status = 'pending' ORDER BY id LIMIT 1", customer).Scan(&order); err != nil {
+		t.Fatalf("a pending order of %s: %v", customer, err)
+	}
+	return order, func() string {
+		t.Helper()
+		var s string
+		if err := db.QueryRow(context.Background(), "SELECT status FROM orders WHERE id = $1", order).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,15 +22,7 @@ import (
 // for it can tell.
 func TestCanaryDoesTheWorkOfAMissingID(t *testing.T) {
 	ctx := context.Background()
-	var (
-		mu     sync.Mutex
-		events []store.QueryEvent
-	)
-	s := dbtest.App(t, dsn, store.Options{Observe: func(e store.QueryEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		events = append(events, store.QueryEvent{Name: e.Name, Rows: e.Rows, Code: e.Code})
-	}})
+	s, trace := tracedStore(t)
 	owner := dbtest.Owner(t, dsn)
 	planted, err := demo.Canaries(time.Now())
 	if err != nil {
@@ -47,15 +38,6 @@ func TestCanaryDoesTheWorkOfAMissingID(t *testing.T) {
 		if o.Status == store.StatusPending {
 			pending = o.ID
 		}
-	}
-	trace := func(f func() error) ([]store.QueryEvent, error) {
-		mu.Lock()
-		events = nil
-		mu.Unlock()
-		err := f()
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(events), err
 	}
 	const missingOrder, missingCustomer = "ord_ZZZZZZZZZZZZZZZZ", "cus_ZZZZZZZZZZZZZZZZ"
 	bindings := map[string]store.Access{

@@ -147,29 +147,17 @@ func TestCustomerScoping(t *testing.T) {
 // two cases cannot be told apart by what the server does.
 func TestNotFoundAndNotYoursDoTheSameWork(t *testing.T) {
 	ctx := context.Background()
-	var (
-		mu     sync.Mutex
-		events []store.QueryEvent
-	)
-	s := dbtest.App(t, dsn, store.Options{Observe: func(e store.QueryEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		events = append(events, store.QueryEvent{Name: e.Name, Rows: e.Rows, Code: e.Code})
-	}})
+	s, traced := tracedStore(t)
 	customers := demo.Customers()
 	alice, bob := customers[0], customers[1]
 	bobsOrder := orderIn(t, s, bob.ID, store.StatusShipped)
 
 	trace := func(id string) []store.QueryEvent {
-		mu.Lock()
-		events = nil
-		mu.Unlock()
-		if _, err := s.GetOrder(ctx, store.CustomerAccess(alice.ID), id); !errors.Is(err, store.ErrNotFound) {
+		events, err := traced(func() error { _, err := s.GetOrder(ctx, store.CustomerAccess(alice.ID), id); return err })
+		if !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("lookup of %s: %v", id, err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(events)
+		return events
 	}
 	notYours := trace(bobsOrder)
 	missing := trace("ord_ZZZZZZZZZZZZZZZZ")
@@ -187,6 +175,31 @@ func TestNotFoundAndNotYoursDoTheSameWork(t *testing.T) {
 	}
 	if !sawLookup {
 		t.Fatalf("get_order did not run: %+v", notYours)
+	}
+}
+
+// tracedStore returns an application store and a function that runs f
+// and returns the statements f ran (name, rows, SQLSTATE), for tests that
+// compare the work two calls do.
+func tracedStore(t *testing.T) (*store.Store, func(f func() error) ([]store.QueryEvent, error)) {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		events []store.QueryEvent
+	)
+	s := dbtest.App(t, dsn, store.Options{Observe: func(e store.QueryEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, store.QueryEvent{Name: e.Name, Rows: e.Rows, Code: e.Code})
+	}})
+	return s, func(f func() error) ([]store.QueryEvent, error) {
+		mu.Lock()
+		events = nil
+		mu.Unlock()
+		err := f()
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(events), err
 	}
 }
 
