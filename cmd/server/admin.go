@@ -78,7 +78,7 @@ const seedUsage = "usage: server seed [--canary]"
 
 func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
 	fs := newFlags("seed")
-	canary := fs.Bool("canary", false, "also plant canary records, once: a customer and orders no legitimate flow touches")
+	canary := fs.Bool("canary", false, "plant canary records instead of the demo data, once: a customer and orders no legitimate flow touches")
 	if err := parseFlags(fs, args, seedUsage); err != nil {
 		return err
 	}
@@ -90,6 +90,11 @@ func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []s
 		return err
 	}
 	defer done()
+	if *canary {
+		// Canaries belong in a production database, where the demo data
+		// (whose ids are published in this repository) does not.
+		return seedCanaries(ctx, db, w, stdout)
+	}
 	res, err := db.Seed(ctx, demo.Dataset(time.Now()))
 	if err != nil {
 		return fmt.Errorf("seed: %w (has `server migrate` run?)", err)
@@ -102,18 +107,16 @@ func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []s
 	for _, c := range demo.Customers() {
 		fmt.Fprintf(stdout, "  %s\n", c.ID)
 	}
-	if *canary {
-		return seedCanaries(ctx, db, w, stdout)
-	}
 	return nil
 }
 
-// seedCanaries plants canary records (docs/BEYOND-THE-CHECKLIST.md#canary-records) unless some are
-// planted already: a customer and its orders, with random ids, which the
-// server answers as "not found" while it raises the alarm. It prints
-// their ids, so the operator can check the alarm once; keep them out of
+// seedCanaries plants canary records
+// (docs/BEYOND-THE-CHECKLIST.md#canary-records) unless some are planted
+// already: a customer and its orders, with random ids and values, which
+// the server answers as "not found" while it raises the alarm. It prints
+// their ids, once, so the operator can check the alarm; keep them out of
 // anything a legitimate flow reads (documentation, fixtures, support
-// scripts).
+// scripts) and out of the audit trail.
 func seedCanaries(ctx context.Context, db *store.Store, w *audit.Writer, stdout io.Writer) error {
 	n, err := db.CountCanaries(ctx)
 	if err != nil {
@@ -131,7 +134,9 @@ func seedCanaries(ctx context.Context, db *store.Store, w *audit.Writer, stdout 
 	if err != nil {
 		return fmt.Errorf("seed --canary: %w", err)
 	}
-	if err := w.Admin(ctx, "seed canary", fmt.Sprintf("customers %d, orders %d", res.Customers, res.Orders), data.Canaries...); err != nil {
+	// The record counts what was planted and names none of it: whoever
+	// reads the audit trail need not learn which ids are canaries.
+	if err := w.Admin(ctx, "seed canary", fmt.Sprintf("customers %d, orders %d", res.Customers, res.Orders)); err != nil {
 		return fmt.Errorf("canaries planted, but could not record it in the audit trail: %w", err)
 	}
 	fmt.Fprintf(stdout, "planted %d canary records (no legitimate flow touches them; a call that does is logged at ERROR, "+

@@ -25,8 +25,8 @@ const usage = `usage: server <command> [flags]
 
 commands:
   migrate                     apply the database migrations (idempotent)
-  seed [--canary]             load the demo dataset (idempotent); --canary also plants
-                              canary records no legitimate flow touches (once)
+  seed [--canary]             load the demo dataset (idempotent); with --canary, plant
+                              canary records instead, once (for production databases)
   keys create --name N --scopes a,b [--customer ID] [--expires DUR]
                               mint an API key; the key is the last line of stdout
   keys list                   list keys (never their secrets)

@@ -35,25 +35,38 @@ func Canaries(now time.Time) (store.SeedData, error) {
 	if err != nil {
 		return store.SeedData{}, err
 	}
+	var r [16]byte // the random values below
+	if _, err := rand.Read(r[:]); err != nil {
+		return store.SeedData{}, fmt.Errorf("canary: %w", err)
+	}
 	d := store.SeedData{
 		Customers: []store.SeedCustomer{{ID: c.ID, Name: c.Name, Email: c.Email, Phone: c.Phone, Address: c.Address,
-			City: c.City, PostalCode: c.PostalCode, Country: c.Country, CreatedAt: now.AddDate(-1, -2, 0)}},
+			City: c.City, PostalCode: c.PostalCode, Country: c.Country,
+			CreatedAt: now.AddDate(-1, -int(r[0])%12, -int(r[1])%28).Add(-time.Duration(r[2]) * time.Minute)}},
 		Canaries: []string{c.ID},
 	}
-	// Orders like the demo's (pending and processing ones among them, so
-	// a cancellation would have something to do), under ids and tracking
-	// numbers of their own.
+	// Orders shaped like the demo's (pending and processing ones among
+	// them, so a cancellation would have something to do), but no copy of
+	// any: their dates are shifted by a random span, and their totals,
+	// item counts, cards and tracking numbers drawn at random, so that no
+	// demo order in the same database mirrors them.
+	shifted := now.Add(-time.Duration(int(r[3])%40+1)*24*time.Hour - time.Duration(int(r[4])<<8|int(r[5]))*time.Second)
 	for j := range 4 {
-		o := order(now, 5, j, c)
+		o := order(shifted, 5, j, c)
 		if o.ID, err = id("ord"); err != nil {
 			return store.SeedData{}, err
 		}
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return store.SeedData{}, fmt.Errorf("canary order: %w", err)
+		}
+		o.TotalCents = 1000 + int64(b[0])<<6 + int64(b[1])
+		o.CostCents = o.TotalCents * 6 / 10
+		o.ItemCount = 1 + int(b[2])%4
+		o.CardBrand = demoCards[int(b[3])%len(demoCards)]
+		o.CardLast4 = fmt.Sprintf("%04d", (int(b[4])<<8|int(b[5]))%10000)
 		if o.Shipment != nil {
-			var b [4]byte
-			if _, err := rand.Read(b[:]); err != nil {
-				return store.SeedData{}, err
-			}
-			o.Shipment.TrackingNumber = fmt.Sprintf("1Z%09d", (uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]))%1_000_000_000)
+			o.Shipment.TrackingNumber = fmt.Sprintf("1Z%09d", (uint32(b[4])<<24|uint32(b[5])<<16|uint32(b[6])<<8|uint32(b[7]))%1_000_000_000)
 		}
 		o.DeliveryInstructions, o.InternalNote = "", ""
 		d.Orders = append(d.Orders, o)
