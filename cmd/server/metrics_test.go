@@ -61,6 +61,8 @@ func TestMetricsAreOnTheirOwnListenerOnly(t *testing.T) {
 		`gen_ai_tool_name="unknown"`,
 		`order_mcp_audit_records_total{result="committed"}`,
 		`order_mcp_db_pool_connections{state="max"}`,
+		"order_mcp_canary_hits_total 0",
+		"order_mcp_rate_limit_evictions_total 0",
 		`go_memstats_mallocs_total`,
 	} {
 		if !strings.Contains(body, want) {

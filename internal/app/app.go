@@ -223,6 +223,15 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt ...Op
 	if o.lockoutStore != nil {
 		lockoutStore = o.lockoutStore
 	}
+	a.Metrics.CountEvictions(func() uint64 {
+		var n uint64
+		for _, st := range []any{stores.Reads, stores.Destructive} {
+			if m, ok := st.(*limits.MemoryStore); ok {
+				n += m.Evicted()
+			}
+		}
+		return n
+	})
 	policy := limits.DefaultPolicy()
 	if o.policy != nil {
 		policy = *o.policy

@@ -49,7 +49,8 @@ const MaxCounters = 200_000
 //     anything, a flood must bring MaxCounters new keys within one window,
 //     each from an address (an IPv6 /64) or caller of its own, since the
 //     per-address and per-caller limits bound what one of them can count;
-//     and Evicted shows it happening.
+//     and Evicted shows it happening (the metric
+//     order_mcp_rate_limit_evictions_total).
 //   - The budget of destructive tools lives in a store of its own
 //     (MemoryStores), where only callers that passed authentication and
 //     called a destructive tool have counters: a flood of addresses cannot

@@ -157,3 +157,14 @@ func (m *Metrics) Serve(ctx context.Context, addr string, logger *slog.Logger) (
 	}()
 	return ln.Addr(), nil
 }
+
+// CountEvictions exports evicted, the live rate-limit counters the
+// in-memory stores evicted to stay within their cap (internal/limits,
+// MemoryStore): zero in normal operation; rising, it means a flood of
+// distinct callers or addresses large enough to reset someone's window.
+func (m *Metrics) CountEvictions(evicted func() uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "order_mcp_rate_limit_evictions_total",
+		Help: "Live in-memory rate-limit counters evicted to stay within their cap (a flood of distinct callers or addresses).",
+	}, func() float64 { return float64(evicted()) }))
+}
