@@ -446,10 +446,16 @@ func runInProcess(t *testing.T, stateful bool) {
 	pr, pw := io.Pipe()
 	var stderr testenv.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"server", "serve"}, getenv, strings.NewReader(""), pw, &stderr) }()
+	go func() {
+		err := run(ctx, []string{"server", "serve"}, getenv, strings.NewReader(""), pw, &stderr)
+		done <- err
+		// Run returned (refusing to start, say): end the wait for its
+		// "listening on" line instead of blocking until the test times out.
+		_ = pw.CloseWithError(fmt.Errorf("run returned before listening: %v", err))
+	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	url := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
