@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -26,10 +27,13 @@ func TestMetricsAreOnTheirOwnListenerOnly(t *testing.T) {
 	key := lastLine(cli(t, env, "keys", "create", "--name", "metrics", "--scopes", "orders:read", "--customer", customer))
 	url, stderr, stop := startServe(t, env)
 	defer stop()
-	m := regexp.MustCompile(`"endpoint":"(http://[^"]+/metrics)"`).FindStringSubmatch(stderr.String())
-	if m == nil {
-		t.Fatalf("no metrics endpoint in the log:\n%s", stderr.String())
-	}
+	// The line is logged before "listening on" is printed, but stderr is
+	// copied from the process by another goroutine: wait for it.
+	var m []string
+	waitFor(t, 10*time.Second, "the metrics endpoint in the log", func() bool {
+		m = regexp.MustCompile(`"endpoint":"(http://[^"]+/metrics)"`).FindStringSubmatch(stderr.String())
+		return m != nil
+	})
 	metricsURL := m[1]
 
 	// 2025-11-25: under 2026-07-28 the SDK's transport refuses an unknown
